@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Fourcast setup: everything the README's two commands need, on a fresh Debian 12
+# machine or a developer's box. Idempotent; a second run takes seconds.
+#
+#   bash scripts/setup.sh          # what `npm start` needs
+#   bash scripts/setup.sh --test   # plus the tools the test suite drives (Chromium, coturn, ...)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+# shellcheck source=lib/packages.sh
+. scripts/lib/packages.sh
+
+want_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    *) echo "usage: bash scripts/setup.sh [--test]" >&2; exit 2 ;;
+  esac
+done
+
+current=''
+trap 'rc=$?; [ $rc -ne 0 ] && printf "\n[setup] FAILED at step: %s (exit %s). Fix the message above and re-run bash scripts/setup.sh.\n" "$current" "$rc" >&2' EXIT
+step() { current="$1"; printf '[setup] == %s\n' "$1"; }
+t0=$(date +%s)
+
+step "Node.js >= 20"
+command -v node >/dev/null || { echo "[setup] node not found: install Node.js 20 (e.g. from nodesource or Debian backports)" >&2; exit 1; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || { echo "[setup] Node.js $(node -v) is too old: Fourcast needs >= 20" >&2; exit 1; }
+
+step "Debian packages (runtime)"
+# Runtime libraries of a source-built worker, and curl for the prebuilt download.
+ensure_packages ca-certificates curl libssl3 libuv1 libsrtp2-1 libusrsctp2 libabsl20220623
+if [ "$want_test" = 1 ]; then
+  step "Debian packages (test tools)"
+  # ffmpeg: RTP test sources; chromium: e2e; coturn: TURN tests; prometheus: promtool;
+  # redis-server: cluster tests start their own.
+  ensure_packages ffmpeg chromium coturn prometheus redis-server
+fi
+
+step "npm dependencies"
+# .npmrc sets ignore-scripts=true: no dependency may download at install time.
+# The stamp skips `npm ci` when package-lock.json has not changed.
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+stamp=node_modules/.fourcast-lock
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > "$stamp"
+else
+  echo "[setup] node_modules matches package-lock.json"
+fi
+
+step "mediasoup worker"
+bash scripts/mediasoup-worker/build.sh
+
+step "uWebSockets.js native binary"
+node -e '
+  const u = require("uWebSockets.js");
+  if (typeof u.SSLApp !== "function") { console.error("[setup] uWebSockets.js fell back to its JS implementation: its native binary does not load on this Node/glibc"); process.exit(1); }
+  console.log("[setup] uWebSockets.js native binary loads");
+'
+
+step "build (server + client)"
+npm run --silent build
+
+current=done
+printf '[setup] ready in %s s\n' "$(( $(date +%s) - t0 ))"

@@ -1,0 +1,56 @@
+import { ConfigError, loadConfig } from './config/index.js';
+import { createLogger } from './log.js';
+import { startFourcast } from './server.js';
+import { UwsNativeMissingError } from './signaling/uws.js';
+import { WorkerUnavailableError } from './media/workerPool.js';
+
+// Exit codes: 78 = configuration error (EX_CONFIG), 69 = a native part is unavailable (EX_UNAVAILABLE).
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`fourcast: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const log = createLogger(config.log);
+  let node;
+  try {
+    node = await startFourcast(config, log);
+  } catch (err) {
+    if (err instanceof UwsNativeMissingError || err instanceof WorkerUnavailableError) {
+      log.fatal(err.message);
+      await new Promise((r) => setTimeout(r, 100)); // let the log transport flush
+      process.exit(69);
+    }
+    throw err;
+  }
+
+  const room = config.defaultRoom;
+  const token = await node.tokens.mint({ role: 'publisher', room, name: 'Broadcaster', ttlSeconds: 12 * 3600 });
+  const broadcast = `${node.urls.http}/broadcast.html?room=${encodeURIComponent(room)}&token=${token}`;
+  const watch = `${node.urls.http}/watch.html?room=${encodeURIComponent(room)}`;
+  log.info({ http: node.urls.http, ws: node.urls.ws, workers: config.media.workers }, 'Fourcast is up');
+  process.stdout.write(
+    `\n  Fourcast is live.\n` +
+      `  Broadcaster link (token valid 12 h):\n    ${broadcast}\n` +
+      `  Viewer link:\n    ${watch}\n` +
+      (config.auth.tokenSecretGenerated ? `  (TOKEN_SECRET not set: a random one was generated, links die with this process.)\n` : '') +
+      '\n',
+  );
+
+  const stop = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    void node.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fourcast: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

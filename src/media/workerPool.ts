@@ -1,0 +1,227 @@
+import fs from 'node:fs';
+import { EventEmitter } from 'node:events';
+import * as mediasoup from 'mediasoup';
+import type { types as ms } from 'mediasoup';
+import type { Logger } from '../log.js';
+
+export interface WorkerPoolOptions {
+  /** Number of workers (one per core is the usual choice). */
+  count: number;
+  logLevel: ms.WorkerLogLevel;
+  /** Address the WebRtcServers bind to. */
+  listenIp: string;
+  /** Address put into ICE candidates; defaults to `listenIp`. */
+  announcedAddress?: string | undefined;
+  /** Worker i listens on UDP and TCP port `portBase + i`. */
+  portBase: number;
+  log: Logger;
+  /** How often worker CPU is sampled for placement (ms). Default 2000. */
+  cpuSampleMs?: number;
+}
+
+/** Raised when the mediasoup-worker binary is absent or cannot start. */
+export class WorkerUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerUnavailableError';
+  }
+}
+
+/**
+ * One mediasoup worker with its WebRtcServer and the load figures used for
+ * placement. Consumers are counted through mediasoup observers, so the count
+ * stays right whoever creates or closes them.
+ */
+export class MediaWorker {
+  consumers = 0;
+  routers = 0;
+  /** Share of one core used by the worker process over the last sample (0..1+). */
+  cpu = 0;
+  private lastCpuUs = 0;
+  private lastSampleAt = 0;
+
+  constructor(
+    readonly index: number,
+    readonly worker: ms.Worker,
+    readonly webRtcServer: ms.WebRtcServer,
+    readonly port: number,
+  ) {
+    worker.observer.on('newrouter', (router) => {
+      this.routers++;
+      router.observer.on('close', () => this.routers--);
+      router.observer.on('newtransport', (transport) => {
+        transport.observer.on('newconsumer', (consumer) => {
+          this.consumers++;
+          consumer.observer.on('close', () => this.consumers--);
+        });
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.worker.pid;
+  }
+
+  get closed(): boolean {
+    return this.worker.closed;
+  }
+
+  /** Placement score: consumers dominate, CPU breaks ties and catches hot workers. */
+  get load(): number {
+    return this.consumers + this.cpu * 1000;
+  }
+
+  async sampleCpu(): Promise<void> {
+    const ru = await this.worker.getResourceUsage();
+    // ru_utime/ru_stime are in milliseconds in mediasoup's ResourceUsage.
+    const cpuUs = (ru.ru_utime + ru.ru_stime) * 1000;
+    const now = performance.now();
+    if (this.lastSampleAt > 0) {
+      const wallUs = (now - this.lastSampleAt) * 1000;
+      this.cpu = wallUs > 0 ? Math.max(0, (cpuUs - this.lastCpuUs) / wallUs) : 0;
+    }
+    this.lastCpuUs = cpuUs;
+    this.lastSampleAt = now;
+  }
+}
+
+interface WorkerPoolEvents {
+  /** A worker process exited unexpectedly; its routers are gone. */
+  workerdied: [index: number, error: Error];
+  /** A replacement worker is ready at the same index and port. */
+  workerreplaced: [worker: MediaWorker];
+}
+
+/**
+ * The pool of mediasoup workers. Each worker owns one WebRtcServer on its own
+ * port, so a deployment opens `count` UDP+TCP ports instead of a port range.
+ * A worker that dies is replaced at the same index; rooms listen to
+ * `workerdied`/`workerreplaced` to rebuild what they had on it.
+ */
+export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
+  readonly workers: MediaWorker[] = [];
+  private closedFlag = false;
+  private cpuTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly opts: WorkerPoolOptions) {
+    super();
+  }
+
+  static async create(opts: WorkerPoolOptions): Promise<WorkerPool> {
+    assertWorkerBinary();
+    const pool = new WorkerPool(opts);
+    try {
+      for (let i = 0; i < opts.count; i++) pool.workers.push(await pool.spawn(i));
+    } catch (err) {
+      pool.close();
+      throw err;
+    }
+    pool.cpuTimer = setInterval(() => void pool.sampleCpu(), opts.cpuSampleMs ?? 2000);
+    pool.cpuTimer.unref();
+    return pool;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Workers ordered by load, lightest first, skipping dead ones. */
+  byLoad(): MediaWorker[] {
+    return this.workers.filter((w) => !w.closed).sort((a, b) => a.load - b.load || a.index - b.index);
+  }
+
+  leastLoaded(exclude: ReadonlySet<number> = new Set()): MediaWorker | undefined {
+    return this.byLoad().find((w) => !exclude.has(w.index)) ?? this.byLoad()[0];
+  }
+
+  get(index: number): MediaWorker | undefined {
+    const w = this.workers[index];
+    return w && !w.closed ? w : undefined;
+  }
+
+  async sampleCpu(): Promise<void> {
+    await Promise.all(this.workers.filter((w) => !w.closed).map((w) => w.sampleCpu().catch(() => undefined)));
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    clearInterval(this.cpuTimer);
+    for (const w of this.workers) w.worker.close();
+  }
+
+  private async spawn(index: number): Promise<MediaWorker> {
+    const { log } = this.opts;
+    const port = this.opts.portBase + index;
+    let worker: ms.Worker;
+    try {
+      worker = await mediasoup.createWorker({
+        logLevel: this.opts.logLevel,
+        appData: { index },
+      });
+    } catch (err) {
+      throw new WorkerUnavailableError(
+        `mediasoup worker ${index} did not start (${(err as Error).message}). ` +
+          `Binary: ${mediasoup.workerBin}. Run 'bash scripts/setup.sh' to build or fetch it.`,
+      );
+    }
+    let webRtcServer: ms.WebRtcServer;
+    try {
+      const listen = { ip: this.opts.listenIp, announcedAddress: this.opts.announcedAddress, port };
+      webRtcServer = await worker.createWebRtcServer({
+        listenInfos: [
+          { protocol: 'udp', ...listen },
+          { protocol: 'tcp', ...listen },
+        ],
+      });
+    } catch (err) {
+      worker.close();
+      throw new WorkerUnavailableError(
+        `mediasoup worker ${index} could not listen on ${this.opts.listenIp}:${port} UDP+TCP (${(err as Error).message}). ` +
+          `Free the port or change RTC_PORT_BASE / RTC_LISTEN_IP.`,
+      );
+    }
+    const mw = new MediaWorker(index, worker, webRtcServer, port);
+    worker.on('died', (error) => this.onDied(mw, error));
+    log.info({ worker: index, pid: worker.pid, port }, 'mediasoup worker ready');
+    return mw;
+  }
+
+  private onDied(mw: MediaWorker, error: Error): void {
+    if (this.closedFlag) return;
+    this.opts.log.error({ worker: mw.index, pid: mw.pid, err: error }, 'mediasoup worker died; replacing it');
+    this.emit('workerdied', mw.index, error);
+    void this.replace(mw.index, 1);
+  }
+
+  private async replace(index: number, attempt: number): Promise<void> {
+    if (this.closedFlag) return;
+    try {
+      const fresh = await this.spawn(index);
+      if (this.closedFlag) {
+        fresh.worker.close();
+        return;
+      }
+      this.workers[index] = fresh;
+      this.emit('workerreplaced', fresh);
+    } catch (err) {
+      // The dead worker's port may linger for a moment; retry with backoff.
+      const delay = Math.min(5000, 100 * 2 ** attempt);
+      this.opts.log.warn({ worker: index, attempt, err }, `worker replacement failed; retrying in ${delay} ms`);
+      setTimeout(() => void this.replace(index, attempt + 1), delay).unref();
+    }
+  }
+}
+
+/** Fails fast, with the fix, when the worker binary is missing or not executable. */
+export function assertWorkerBinary(bin: string = mediasoup.workerBin): void {
+  try {
+    fs.accessSync(bin, fs.constants.X_OK);
+  } catch {
+    throw new WorkerUnavailableError(
+      `mediasoup-worker binary not found or not executable at ${bin}. ` +
+        `Run 'bash scripts/setup.sh' (it fetches or builds the worker and caches it), ` +
+        `or point MEDIASOUP_WORKER_BIN at a working binary.`,
+    );
+  }
+}

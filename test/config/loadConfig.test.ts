@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+
+function errorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs with no variables at all (the main job needs no external services)', () => {
+    const c = loadConfig({}, () => 'generated-secret');
+    expect(c.http.port).toBe(3000);
+    expect(c.ws.port).toBe(3001);
+    expect(c.media.workers).toBeGreaterThanOrEqual(1);
+    expect(c.auth.tokenSecret).toBe('generated-secret');
+    expect(c.auth.tokenSecretGenerated).toBe(true);
+    expect(c.turn.twilio).toBeUndefined();
+    expect(c.turn.coturn).toBeUndefined();
+    expect(c.turn.stunUrls.length).toBeGreaterThan(0);
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.chat.history).toBe(25);
+  });
+
+  it.each([
+    ['HTTP_PORT', 'eighty', /HTTP_PORT: expected a port/],
+    ['HTTP_PORT', '70000', /HTTP_PORT: expected a port between 0 and 65535/],
+    ['RTC_LISTEN_IP', 'localhost', /RTC_LISTEN_IP: expected an IPv4 or IPv6 address/],
+    ['MEDIASOUP_WORKERS', '0', /MEDIASOUP_WORKERS:/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL:.*"info"/],
+    ['TOKEN_SECRET', 'short', /TOKEN_SECRET: expected at least 32 characters/],
+    ['TWILIO_ACCOUNT_SID', 'SK123', /TWILIO_ACCOUNT_SID: expected a Twilio account SID/],
+    ['STUN_URLS', 'http://example.com', /STUN_URLS: expected a comma-separated list of stun\/stuns: URLs/],
+    ['REDIS_URL', 'http://localhost:6379', /REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/],
+    ['CHAT_HISTORY', '-3', /CHAT_HISTORY: expected at least 1/],
+  ])('names %s when it is %j', (variable, value, pattern) => {
+    const err = errorOf({ [variable]: value });
+    expect(err.issues.map((i) => i.variable)).toContain(variable);
+    expect(err.message).toMatch(pattern);
+  });
+
+  it('reports every bad variable at once', () => {
+    const err = errorOf({ HTTP_PORT: 'x', WS_PORT: 'y' });
+    expect(err.issues.map((i) => i.variable).sort()).toEqual(['HTTP_PORT', 'WS_PORT']);
+  });
+
+  it('accepts the seed apps’ TWILIO_SSID / TWILIO_TOKEN as aliases', () => {
+    const sid = 'AC' + 'a'.repeat(32);
+    const c = loadConfig({ TWILIO_SSID: sid, TWILIO_TOKEN: 'tok' });
+    expect(c.turn.twilio).toEqual({ accountSid: sid, authToken: 'tok' });
+  });
+
+  it('refuses an alias that contradicts its canonical variable', () => {
+    const err = errorOf({ TWILIO_SSID: 'AC' + 'a'.repeat(32), TWILIO_ACCOUNT_SID: 'AC' + 'b'.repeat(32) });
+    expect(err.issues[0]?.variable).toBe('TWILIO_SSID');
+  });
+
+  it('needs both halves of the Twilio credentials', () => {
+    const err = errorOf({ TWILIO_ACCOUNT_SID: 'AC' + 'a'.repeat(32) });
+    expect(err.issues[0]?.variable).toBe('TWILIO_AUTH_TOKEN');
+  });
+
+  it('needs TURN_URLS with TURN_SECRET', () => {
+    expect(errorOf({ TURN_SECRET: 'sharedsecret' }).issues[0]?.variable).toBe('TURN_URLS');
+    const c = loadConfig({ TURN_SECRET: 'sharedsecret', TURN_URLS: 'turn:127.0.0.1:3478, turn:127.0.0.1:3478?transport=tcp' });
+    expect(c.turn.coturn?.urls).toEqual(['turn:127.0.0.1:3478', 'turn:127.0.0.1:3478?transport=tcp']);
+  });
+
+  it('refuses the same port for HTTP and WebSocket', () => {
+    expect(errorOf({ HTTP_PORT: '4000', WS_PORT: '4000' }).issues[0]?.variable).toBe('WS_PORT');
+  });
+
+  it('reads a JSON file of the same variables, with the environment on top', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fourcast-cfg-'));
+    const file = path.join(dir, 'production.json');
+    fs.writeFileSync(file, JSON.stringify({ HTTP_PORT: 8080, MEDIASOUP_WORKERS: 3, STUN_URLS: ['stun:a.example:3478', 'stun:b.example:3478'] }));
+    const c = loadConfig({ FOURCAST_CONFIG_FILE: file, HTTP_PORT: '9090' });
+    expect(c.http.port).toBe(9090);
+    expect(c.media.workers).toBe(3);
+    expect(c.turn.stunUrls).toEqual(['stun:a.example:3478', 'stun:b.example:3478']);
+  });
+
+  it('names an unknown key in the config file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fourcast-cfg-'));
+    const file = path.join(dir, 'bad.json');
+    fs.writeFileSync(file, JSON.stringify({ HTTP_PROT: 1 }));
+    expect(errorOf({ FOURCAST_CONFIG_FILE: file }).issues[0]?.variable).toBe('HTTP_PROT');
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ HTTP_PORT: '', REDIS_URL: '' }).http.port).toBe(3000);
+  });
+});
