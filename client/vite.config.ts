@@ -13,6 +13,8 @@ export default defineConfig({
     rollupOptions: {
       input: {
         index: resolve(here, 'index.html'),
+        watch: resolve(here, 'watch.html'),
+        broadcast: resolve(here, 'broadcast.html'),
       },
     },
   },

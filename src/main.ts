@@ -42,12 +42,23 @@ async function main(): Promise<void> {
       '\n',
   );
 
+  // First signal drains (no new joins, clients told, grace period); a second one closes at once.
+  let stopping = false;
   const stop = (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    void node.close().then(() => process.exit(0));
+    if (stopping) {
+      log.warn({ signal }, 'second signal: closing now');
+      void node.close().then(() => process.exit(0));
+      return;
+    }
+    stopping = true;
+    log.info({ signal, graceMs: config.drainGraceMs }, 'draining before shutdown');
+    void node
+      .drain()
+      .then(() => node.close())
+      .then(() => process.exit(0));
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {

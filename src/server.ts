@@ -8,6 +8,8 @@ import { WorkerPool } from './media/workerPool.js';
 import { buildHttpApp } from './http/app.js';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './signaling/uws.js';
 import { closeUws, listenUws } from './signaling/listener.js';
+import { attachSignaling } from './signaling/server.js';
+import { RoomManager } from './rooms/roomManager.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/client next to dist/server, or <repo>/dist/client when run from src with tsx. */
@@ -18,10 +20,14 @@ export interface Fourcast {
   readonly log: Logger;
   readonly pool: WorkerPool;
   readonly tokens: TokenService;
+  readonly rooms: RoomManager;
   readonly http: FastifyInstance;
   readonly ws: TemplatedApp;
+  readonly draining: boolean;
   /** Where people and browsers reach this node. */
   readonly urls: { http: string; ws: string };
+  /** Stops new joins, tells every client, and closes after the grace period. */
+  drain(graceMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,8 +50,25 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
 
   let listenSocket: us_listen_socket | undefined;
   let http: FastifyInstance | undefined;
+  let draining = false;
   try {
     const ws = uws.App();
+    const rooms = new RoomManager({
+      pool,
+      log,
+      publish: (topic, message) => ws.publish(topic, message),
+      maxViewersPerRouter: config.media.maxViewersPerRouter,
+      keyFrameRequestDelayMs: config.media.keyFrameRequestDelayMs,
+      presenceIntervalMs: 1000,
+      emptyRoomGraceMs: config.rooms.emptyGraceMs,
+    });
+    attachSignaling(ws, {
+      rooms,
+      tokens,
+      log,
+      allowAnonymousViewers: config.auth.allowAnonymousViewers,
+      isDraining: () => draining,
+    });
     ws.any('/*', (res) => {
       res.writeStatus('404 Not Found').end('Fourcast WebSocket endpoint is /ws');
     });
@@ -55,8 +78,10 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
     http = await buildHttpApp({
       log,
       clientDir: defaultClientDir,
+      wsUrl: (host, secure) => config.ws.publicUrl ?? `${secure ? 'wss' : 'ws'}://${host}:${bound.port}/ws`,
       notReadyReasons: () => {
         const reasons: string[] = [];
+        if (draining) reasons.push('draining');
         const alive = pool.workers.filter((w) => !w.closed).length;
         if (alive < pool.workers.length) reasons.push(`${pool.workers.length - alive} mediasoup worker(s) down`);
         return reasons;
@@ -75,11 +100,24 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
       log,
       pool,
       tokens,
+      rooms,
       http: httpApp,
       ws,
+      get draining() {
+        return draining;
+      },
       urls: { http: httpUrl, ws: wsUrl },
+      async drain(graceMs = config.drainGraceMs) {
+        if (draining) return;
+        draining = true;
+        log.info({ graceMs }, 'draining: refusing new joins, telling clients');
+        for (const room of rooms.rooms.values()) room.broadcast('draining', { retryAfterMs: graceMs });
+        await new Promise((r) => setTimeout(r, graceMs));
+      },
       close() {
         closing ??= (async () => {
+          draining = true;
+          rooms.closeAll('server shutting down');
           closeUws(socket);
           await httpApp.close();
           pool.close();

@@ -87,8 +87,8 @@ build_from_source() {
   node -e "const [a,b]=process.argv[1].split('.').map(Number); process.exit(a>1||(a===1&&b>=1)?0:1)" "$meson_v" \
     || die "meson $meson_v is too old (mediasoup needs >= 1.1.0): install it from bookworm-backports (scripts/setup.sh does)."
 
-  local work; work=$(mktemp -d "${TMPDIR:-/tmp}/fourcast-worker.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
+  work=$(mktemp -d "${TMPDIR:-/tmp}/fourcast-worker.XXXXXX")
+  trap 'rm -rf "${work:-}"' EXIT
   cp -r "$ms_dir/worker" "$work/worker"
   rm -rf "$work/worker/out" "$work/worker/prebuild"
   local w="$work/worker"

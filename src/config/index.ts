@@ -29,7 +29,11 @@ export interface Config {
     listenIp: string;
     announcedAddress: string | undefined;
     portBase: number;
+    maxViewersPerRouter: number;
+    keyFrameRequestDelayMs: number;
   };
+  rooms: { emptyGraceMs: number };
+  drainGraceMs: number;
   auth: { tokenSecret: string; tokenSecretGenerated: boolean; adminToken: string | undefined; allowAnonymousViewers: boolean };
   turn: {
     twilio: { accountSid: string; authToken: string } | undefined;
@@ -129,7 +133,11 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       listenIp: c.RTC_LISTEN_IP,
       announcedAddress: c.RTC_ANNOUNCED_ADDRESS,
       portBase: c.RTC_PORT_BASE,
+      maxViewersPerRouter: c.ROUTER_MAX_VIEWERS,
+      keyFrameRequestDelayMs: c.KEYFRAME_REQUEST_DELAY_MS,
     },
+    rooms: { emptyGraceMs: c.ROOM_GRACE_SECONDS * 1000 },
+    drainGraceMs: c.DRAIN_GRACE_SECONDS * 1000,
     auth: {
       tokenSecret: c.TOKEN_SECRET ?? randomSecret(),
       tokenSecretGenerated: !c.TOKEN_SECRET,

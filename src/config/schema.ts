@@ -48,6 +48,10 @@ export const configSchema = z.object({
   MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn').describe('mediasoup worker log level.'),
   RTC_LISTEN_IP: ip.default('0.0.0.0').describe('Address the WebRtcServers bind to (`127.0.0.1` in tests).'),
   RTC_ANNOUNCED_ADDRESS: z.string().min(1).optional().describe('Public IP or hostname announced in ICE candidates (needed behind NAT when RTC_LISTEN_IP is 0.0.0.0).'),
+  ROUTER_MAX_VIEWERS: positiveInt(100000).default(500).describe('Viewers per router before the next viewer goes to a fan-out router on another worker.'),
+  KEYFRAME_REQUEST_DELAY_MS: z.coerce.number({ message: 'expected milliseconds' }).int().min(0).max(10000).default(1000).describe('At most one key frame request per broadcaster track per this many ms (protects broadcasters from large audiences).'),
+  ROOM_GRACE_SECONDS: z.coerce.number({ message: 'expected seconds' }).min(0).max(86400).default(30).describe('An empty room is closed after this many seconds.'),
+  DRAIN_GRACE_SECONDS: z.coerce.number({ message: 'expected seconds' }).min(0).max(3600).default(10).describe('On SIGTERM/SIGINT: refuse new joins, tell clients, close after this many seconds.'),
   RTC_PORT_BASE: port(1).default(40000).describe('Worker i listens for WebRTC on UDP+TCP port RTC_PORT_BASE + i.'),
 
   TOKEN_SECRET: z.string().min(32, 'expected at least 32 characters').optional().describe('HMAC secret for access tokens (JWT HS256); random at each start when unset.'),

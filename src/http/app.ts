@@ -3,10 +3,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import fastifyStatic from '@fastify/static';
 import type { Logger } from '../log.js';
 import { healthRoutes, type HealthOptions } from './health.js';
+import { clientConfigRoutes } from './clientConfig.js';
 
 export interface HttpAppOptions {
   log: Logger;
   notReadyReasons: HealthOptions['notReadyReasons'];
+  /** The WebSocket URL browsers connect to, given the host they loaded the page from. */
+  wsUrl: (requestHost: string, secure: boolean) => string;
   /** Folder of the built browser client; not served when absent. */
   clientDir?: string | undefined;
   /** Extra bytes allowed in a JSON body. */
@@ -25,6 +28,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     trustProxy: true,
   });
   await app.register(healthRoutes, { notReadyReasons: opts.notReadyReasons });
+  await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl });
   if (opts.clientDir && fs.existsSync(opts.clientDir)) {
     await app.register(fastifyStatic, { root: opts.clientDir, prefix: '/', index: ['index.html'] });
   }

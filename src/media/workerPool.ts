@@ -35,6 +35,8 @@ export class WorkerUnavailableError extends Error {
 export class MediaWorker {
   consumers = 0;
   routers = 0;
+  /** WebRTC transports: counted at creation, before their consumers exist, so bursts of joins spread. */
+  transports = 0;
   /** Share of one core used by the worker process over the last sample (0..1+). */
   cpu = 0;
   private lastCpuUs = 0;
@@ -50,6 +52,10 @@ export class MediaWorker {
       this.routers++;
       router.observer.on('close', () => this.routers--);
       router.observer.on('newtransport', (transport) => {
+        if (transport.type === 'webrtc') {
+          this.transports++;
+          transport.observer.once('close', () => this.transports--);
+        }
         transport.observer.on('newconsumer', (consumer) => {
           this.consumers++;
           consumer.observer.on('close', () => this.consumers--);
@@ -66,9 +72,9 @@ export class MediaWorker {
     return this.worker.closed;
   }
 
-  /** Placement score: consumers dominate, CPU breaks ties and catches hot workers. */
+  /** Placement score: consumers and transports dominate, CPU catches hot workers. */
   get load(): number {
-    return this.consumers + this.cpu * 1000;
+    return this.consumers + 2 * this.transports + this.cpu * 500;
   }
 
   async sampleCpu(): Promise<void> {

@@ -1,0 +1,296 @@
+import { Device } from 'mediasoup-client';
+import type { types } from 'mediasoup-client';
+import type { MediaSource, ProducerInfo, ResponseData } from '../../../src/protocol/messages';
+import { ServerError, type Signaling } from './signaling';
+
+export interface StageOptions {
+  signaling: Signaling;
+  name?: string;
+  /** Receive the other broadcasters (viewers and broadcasters both do). */
+  receive: boolean;
+  iceServers: RTCIceServer[];
+  iceTransportPolicy?: RTCIceTransportPolicy;
+}
+
+export interface StageEvents {
+  joined: ResponseData['join'];
+  publisherJoined: { peerId: string; name: string };
+  publisherLeft: { peerId: string };
+  track: { peerId: string; kind: 'audio' | 'video'; track: MediaStreamTrack; producerId: string };
+  trackEnded: { peerId: string; kind: 'audio' | 'video'; producerId: string };
+  trackPaused: { peerId: string; producerId: string; paused: boolean };
+  speaker: { peerId: string | null };
+  levels: { levels: { peerId: string; volume: number }[] };
+  viewers: { count: number };
+  reset: { reason: string };
+  error: { message: string };
+}
+
+type Handler<K extends keyof StageEvents> = (e: StageEvents[K]) => void;
+
+// Three simulcast layers: viewers' tiles pick one, bandwidth estimation picks lower when needed.
+const SIMULCAST: RTCRtpEncodingParameters[] = [
+  { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+];
+
+/**
+ * The mediasoup-client side of a room: joins, receives every broadcaster,
+ * publishes local tracks, and rebuilds transports after a media reset or a
+ * reconnection without the page reloading.
+ */
+export class Stage {
+  device: Device | undefined;
+  info: ResponseData['join'] | undefined;
+  private recvTransport: types.Transport | undefined;
+  private sendTransport: types.Transport | undefined;
+  private readonly consumers = new Map<string, { consumer: types.Consumer; peerId: string }>();
+  private readonly consuming = new Set<string>();
+  readonly publishers = new Map<string, { name: string; producers: Map<string, ProducerInfo> }>();
+  private readonly local = new Map<MediaSource, { track: MediaStreamTrack; producer: types.Producer | undefined }>();
+  private readonly handlers = new Map<string, Set<(e: unknown) => void>>();
+  private generation = 0;
+
+  constructor(private readonly opts: StageOptions) {
+    const s = opts.signaling;
+    s.on('publisherJoined', (d) => {
+      if (d.peerId === this.info?.peerId) return;
+      if (!this.publishers.has(d.peerId)) this.publishers.set(d.peerId, { name: d.name, producers: new Map() });
+      this.emit('publisherJoined', d);
+    });
+    s.on('publisherLeft', (d) => {
+      const pub = this.publishers.get(d.peerId);
+      if (!pub) return;
+      for (const id of pub.producers.keys()) this.dropConsumer(id);
+      this.publishers.delete(d.peerId);
+      this.emit('publisherLeft', d);
+    });
+    s.on('newProducer', (p) => {
+      if (p.peerId === this.info?.peerId) return;
+      const pub = this.publishers.get(p.peerId);
+      pub?.producers.set(p.producerId, p);
+      void this.consume(p);
+    });
+    s.on('producerClosed', (d) => {
+      this.publishers.get(d.peerId)?.producers.delete(d.producerId);
+      this.dropConsumer(d.producerId);
+    });
+    s.on('consumerClosed', (d) => this.dropConsumer(d.producerId));
+    s.on('producerPaused', (d) => this.emit('trackPaused', { ...d, paused: true }));
+    s.on('producerResumed', (d) => this.emit('trackPaused', { ...d, paused: false }));
+    s.on('activeSpeaker', (d) => this.emit('speaker', d));
+    s.on('audioLevels', (d) => this.emit('levels', d));
+    s.on('viewerCount', (d) => this.emit('viewers', d));
+    s.on('mediaReset', (d) => {
+      this.emit('reset', d);
+      void this.rebuildMedia().catch((err) => this.fail(err));
+    });
+  }
+
+  on<K extends keyof StageEvents>(name: K, fn: Handler<K>): void {
+    let set = this.handlers.get(name);
+    if (!set) this.handlers.set(name, (set = new Set()));
+    set.add(fn as (e: unknown) => void);
+  }
+
+  private emit<K extends keyof StageEvents>(name: K, e: StageEvents[K]): void {
+    for (const fn of this.handlers.get(name) ?? []) fn(e);
+  }
+
+  private fail(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.emit('error', { message });
+  }
+
+  /** Joins (or re-joins after a reconnection) and sets up media. */
+  async start(): Promise<void> {
+    this.teardownMedia();
+    this.publishers.clear();
+    const info = await this.opts.signaling.request('join', this.opts.name ? { name: this.opts.name } : {});
+    this.info = info;
+    if (!this.device) {
+      this.device = new Device();
+      await this.device.load({ routerRtpCapabilities: info.routerRtpCapabilities as types.RtpCapabilities });
+    }
+    for (const p of info.publishers) this.publishers.set(p.peerId, { name: p.name, producers: new Map(p.producers.map((x) => [x.producerId, x])) });
+    this.emit('joined', info);
+    for (const p of info.publishers) this.emit('publisherJoined', { peerId: p.peerId, name: p.name });
+    await this.opts.signaling.request('setRtpCapabilities', { rtpCapabilities: this.device.rtpCapabilities as never });
+    await this.setupMedia();
+  }
+
+  /** After a media reset: new transports, then consume and produce again. */
+  private async rebuildMedia(): Promise<void> {
+    this.teardownMedia();
+    await this.setupMedia();
+  }
+
+  private async setupMedia(): Promise<void> {
+    const gen = this.generation;
+    if (this.opts.receive) {
+      this.recvTransport = await this.createTransport('recv');
+      if (gen !== this.generation) return;
+      for (const pub of this.publishers.values()) for (const p of pub.producers.values()) void this.consume(p);
+    }
+    for (const [source, l] of this.local) {
+      l.producer = undefined;
+      await this.produce(source, l.track);
+    }
+  }
+
+  private teardownMedia(): void {
+    this.generation++;
+    for (const { consumer, peerId } of this.consumers.values()) {
+      consumer.close();
+      this.emit('trackEnded', { peerId, kind: consumer.kind, producerId: consumer.producerId });
+    }
+    this.consumers.clear();
+    this.consuming.clear();
+    this.recvTransport?.close();
+    this.sendTransport?.close();
+    this.recvTransport = undefined;
+    this.sendTransport = undefined;
+    for (const l of this.local.values()) l.producer = undefined;
+  }
+
+  private async createTransport(direction: 'send' | 'recv'): Promise<types.Transport> {
+    const s = this.opts.signaling;
+    const t = await s.request('createTransport', { direction });
+    const options = {
+      id: t.transportId,
+      iceParameters: t.iceParameters as types.IceParameters,
+      iceCandidates: t.iceCandidates as types.IceCandidate[],
+      dtlsParameters: t.dtlsParameters as types.DtlsParameters,
+      iceServers: this.opts.iceServers,
+      ...(this.opts.iceTransportPolicy ? { iceTransportPolicy: this.opts.iceTransportPolicy } : {}),
+    };
+    const transport = direction === 'send' ? this.device!.createSendTransport(options) : this.device!.createRecvTransport(options);
+    transport.on('connect', ({ dtlsParameters }, ok, ko) => {
+      s.request('connectTransport', { transportId: transport.id, dtlsParameters: dtlsParameters as never }).then(() => ok(), ko);
+    });
+    if (direction === 'send') {
+      transport.on('produce', ({ kind, rtpParameters, appData }, ok, ko) => {
+        s.request('produce', { transportId: transport.id, kind, rtpParameters: rtpParameters as never, source: appData.source as MediaSource })
+          .then(({ producerId }) => ok({ id: producerId }), ko);
+      });
+    }
+    transport.on('connectionstatechange', (state) => {
+      // A failed ICE path (network change) is retried with fresh credentials.
+      if (state === 'failed' && !transport.closed) {
+        s.request('restartIce', { transportId: transport.id })
+          .then(({ iceParameters }) => transport.restartIce({ iceParameters: iceParameters as types.IceParameters }))
+          .catch((err) => this.fail(err));
+      }
+    });
+    return transport;
+  }
+
+  private async consume(p: ProducerInfo): Promise<void> {
+    const transport = this.recvTransport;
+    if (!transport || this.consuming.has(p.producerId) || this.consumers.has(p.producerId)) return;
+    this.consuming.add(p.producerId);
+    const gen = this.generation;
+    try {
+      const c = await this.opts.signaling.request('consume', { producerId: p.producerId });
+      if (gen !== this.generation || transport.closed) return;
+      const consumer = await transport.consume({
+        id: c.consumerId,
+        producerId: c.producerId,
+        kind: c.kind,
+        rtpParameters: c.rtpParameters as types.RtpParameters,
+      });
+      this.consumers.set(p.producerId, { consumer, peerId: c.peerId });
+      await this.opts.signaling.request('resumeConsumer', { consumerId: c.consumerId });
+      this.emit('track', { peerId: c.peerId, kind: c.kind, track: consumer.track, producerId: p.producerId });
+    } catch (err) {
+      // The producer may have closed meanwhile: not worth an error banner.
+      if (!(err instanceof ServerError && err.code === 'not-found')) this.fail(err);
+    } finally {
+      this.consuming.delete(p.producerId);
+    }
+  }
+
+  private dropConsumer(producerId: string): void {
+    const entry = this.consumers.get(producerId);
+    if (!entry) return;
+    entry.consumer.close();
+    this.consumers.delete(producerId);
+    this.emit('trackEnded', { peerId: entry.peerId, kind: entry.consumer.kind, producerId });
+  }
+
+  /** Video tiles ask for the simulcast layer that fits their size. */
+  setPreferredLayer(peerId: string, spatialLayer: 0 | 1 | 2): void {
+    for (const { consumer, peerId: owner } of this.consumers.values()) {
+      if (owner !== peerId || consumer.kind !== 'video') continue;
+      void this.opts.signaling.request('setPreferredLayers', { consumerId: consumer.id, spatialLayer }).catch(() => undefined);
+    }
+  }
+
+  // ---- publishing -------------------------------------------------------------
+
+  async publish(source: MediaSource, track: MediaStreamTrack): Promise<void> {
+    const existing = this.local.get(source);
+    if (existing?.producer) {
+      await existing.producer.replaceTrack({ track });
+      existing.track = track;
+      return;
+    }
+    this.local.set(source, { track, producer: undefined });
+    try {
+      await this.produce(source, track);
+    } catch (err) {
+      this.local.delete(source);
+      throw err;
+    }
+  }
+
+  private async produce(source: MediaSource, track: MediaStreamTrack): Promise<void> {
+    this.sendTransport ??= await this.createTransport('send');
+    const producer = await this.sendTransport.produce({
+      track,
+      appData: { source },
+      ...(source === 'camera' ? { encodings: SIMULCAST, codecOptions: { videoGoogleStartBitrate: 1000 } } : { codecOptions: { opusStereo: false, opusDtx: true } }),
+    });
+    const l = this.local.get(source);
+    if (l) l.producer = producer;
+  }
+
+  async unpublish(source: MediaSource): Promise<void> {
+    const l = this.local.get(source);
+    this.local.delete(source);
+    if (!l?.producer) return;
+    const id = l.producer.id;
+    l.producer.close();
+    await this.opts.signaling.request('closeProducer', { producerId: id }).catch(() => undefined);
+  }
+
+  async setMuted(source: MediaSource, muted: boolean): Promise<void> {
+    const producer = this.local.get(source)?.producer;
+    if (!producer) return;
+    if (muted) producer.pause();
+    else producer.resume();
+    await this.opts.signaling.request(muted ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id });
+  }
+
+  get isLive(): boolean {
+    return [...this.local.values()].some((l) => l.producer && !l.producer.closed);
+  }
+
+  /** Per-broadcaster receive stats (used by the e2e tests and the debug overlay). */
+  async stats(): Promise<Record<string, { framesDecoded: number; audioPackets: number; frameWidth: number }>> {
+    const out: Record<string, { framesDecoded: number; audioPackets: number; frameWidth: number }> = {};
+    for (const { consumer, peerId } of this.consumers.values()) {
+      const s = (out[peerId] ??= { framesDecoded: 0, audioPackets: 0, frameWidth: 0 });
+      const report = await consumer.getStats();
+      report.forEach((r: Record<string, unknown>) => {
+        if (r.type !== 'inbound-rtp') return;
+        if (consumer.kind === 'video') {
+          s.framesDecoded += Number(r.framesDecoded ?? 0);
+          s.frameWidth = Math.max(s.frameWidth, Number(r.frameWidth ?? 0));
+        } else s.audioPackets += Number(r.packetsReceived ?? 0);
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,203 @@
+import { EventEmitter } from 'node:events';
+import type { types as ms } from 'mediasoup';
+import type { Logger } from '../log.js';
+import { mediaCodecs } from './codecs.js';
+import type { MediaWorker, WorkerPool } from './workerPool.js';
+
+export interface RoomMediaOptions {
+  pool: WorkerPool;
+  log: Logger;
+  /** Viewers one router takes before the next viewer goes to another worker's router. */
+  maxViewersPerRouter: number;
+}
+
+/** One of a room's routers: the origin (publishers send here) or a fan-out fed by pipeToRouter. */
+export class RoomRouter {
+  /** Peers placed on this router to receive media. */
+  viewers = 0;
+  /** Producers already piped into this router (pipeToRouter must run once per pair). */
+  readonly piped = new Set<string>();
+  constructor(
+    readonly router: ms.Router,
+    readonly worker: MediaWorker,
+  ) {}
+
+  get workerIndex(): number {
+    return this.worker.index;
+  }
+
+  get closed(): boolean {
+    return this.router.closed;
+  }
+}
+
+interface RoomMediaEvents {
+  /** A router's worker died; its transports are gone. `wasOrigin` means every producer went with it. */
+  routerlost: [lost: RoomRouter, wasOrigin: boolean];
+  dominantspeaker: [producerId: string | null];
+  volumes: [levels: { producerId: string; volume: number }[]];
+}
+
+/**
+ * The media side of one room. Publishers send to the origin router; viewers
+ * are placed on routers of the least-loaded workers (at most one router of
+ * this room per worker: mediasoup 3.15 cannot pipe within a worker), and each
+ * fan-out router receives every producer of the room through pipeToRouter.
+ */
+export class RoomMedia extends EventEmitter<RoomMediaEvents> {
+  private originRouter!: RoomRouter;
+  private originReady: Promise<RoomRouter>;
+  private readonly routers = new Map<number, RoomRouter>();
+  /** Fan-out routers being created, so concurrent joins share one per worker. */
+  private readonly creating = new Map<number, Promise<RoomRouter>>();
+  private readonly producers = new Map<string, ms.Producer>();
+  private speakerObserver: ms.ActiveSpeakerObserver | undefined;
+  private levelObserver: ms.AudioLevelObserver | undefined;
+  private closedFlag = false;
+
+  constructor(private readonly opts: RoomMediaOptions) {
+    super();
+    this.originReady = this.createOrigin();
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** The origin router, once ready (it is re-created if its worker dies). */
+  origin(): Promise<RoomRouter> {
+    return this.originReady;
+  }
+
+  get rtpCapabilities(): Promise<ms.RtpCapabilities> {
+    return this.originReady.then((o) => o.router.rtpCapabilities);
+  }
+
+  /** Routers of this room, origin included. */
+  all(): RoomRouter[] {
+    return [...this.routers.values()];
+  }
+
+  /**
+   * Places one more receiving peer: the least-loaded worker whose router for
+   * this room has room left, creating (and feeding) a fan-out router there if
+   * needed. Call `release` when the peer leaves.
+   */
+  async placeViewer(): Promise<RoomRouter> {
+    await this.originReady;
+    const cap = this.opts.maxViewersPerRouter;
+    for (const worker of this.opts.pool.byLoad()) {
+      const existing = this.routers.get(worker.index);
+      if (existing && existing.viewers >= cap) continue;
+      const rr = existing ?? (await this.fanOut(worker));
+      if (rr.closed) continue;
+      rr.viewers++;
+      return rr;
+    }
+    // Every router is at its cap: overflow onto the least busy one rather than refuse.
+    const rr = this.all().sort((a, b) => a.viewers - b.viewers)[0] ?? (await this.originReady);
+    rr.viewers++;
+    return rr;
+  }
+
+  release(rr: RoomRouter): void {
+    rr.viewers = Math.max(0, rr.viewers - 1);
+  }
+
+  /** Registers a producer created on the origin router and feeds it to every fan-out router. */
+  async addProducer(producer: ms.Producer): Promise<void> {
+    const origin = await this.originReady;
+    this.producers.set(producer.id, producer);
+    producer.observer.once('close', () => this.producers.delete(producer.id));
+    if (producer.kind === 'audio') {
+      await Promise.all([
+        this.speakerObserver?.addProducer({ producerId: producer.id }).catch(() => undefined),
+        this.levelObserver?.addProducer({ producerId: producer.id }).catch(() => undefined),
+      ]);
+    }
+    await Promise.all(this.all().filter((rr) => rr !== origin && !rr.closed).map((rr) => this.pipe(producer, origin, rr)));
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const rr of this.routers.values()) rr.router.close();
+    this.routers.clear();
+  }
+
+  private async pipe(producer: ms.Producer, origin: RoomRouter, target: RoomRouter): Promise<void> {
+    if (producer.closed || target.closed || origin.closed || target.piped.has(producer.id)) return;
+    target.piped.add(producer.id);
+    producer.observer.once('close', () => target.piped.delete(producer.id));
+    try {
+      await origin.router.pipeToRouter({ producerId: producer.id, router: target.router });
+    } catch (err) {
+      // The producer or a router closed meanwhile: nothing to feed.
+      if (!producer.closed && !target.closed && !origin.closed) throw err;
+    }
+  }
+
+  private async createOrigin(): Promise<RoomRouter> {
+    // Promote a surviving fan-out router when there is one: its viewers keep their transports.
+    const survivor = this.all()
+      .filter((rr) => !rr.closed)
+      .sort((a, b) => a.worker.load - b.worker.load)[0];
+    const rr = survivor ?? (await this.createRouter(await this.liveWorker()));
+    this.originRouter = rr;
+    await this.attachObservers(rr);
+    return rr;
+  }
+
+  /** The least-loaded live worker; waits for a replacement when every worker is down. */
+  private async liveWorker(): Promise<MediaWorker> {
+    const w = this.opts.pool.leastLoaded();
+    if (w) return w;
+    return new Promise((resolve) => this.opts.pool.once('workerreplaced', resolve));
+  }
+
+  private async createRouter(worker: MediaWorker): Promise<RoomRouter> {
+    const router = await worker.worker.createRouter({ mediaCodecs });
+    const rr = new RoomRouter(router, worker);
+    this.routers.set(worker.index, rr);
+    router.on('workerclose', () => this.onRouterLost(rr));
+    if (this.closedFlag) router.close();
+    return rr;
+  }
+
+  private fanOut(worker: MediaWorker): Promise<RoomRouter> {
+    const pending = this.creating.get(worker.index);
+    if (pending) return pending;
+    const p = (async () => {
+      const origin = await this.originReady;
+      const rr = await this.createRouter(worker);
+      await Promise.all([...this.producers.values()].map((p) => this.pipe(p, origin, rr)));
+      this.opts.log.debug({ worker: worker.index }, 'fan-out router ready');
+      return rr;
+    })().finally(() => this.creating.delete(worker.index));
+    this.creating.set(worker.index, p);
+    return p;
+  }
+
+  private async attachObservers(rr: RoomRouter): Promise<void> {
+    this.speakerObserver = await rr.router.createActiveSpeakerObserver({ interval: 300 });
+    this.speakerObserver.on('dominantspeaker', ({ producer }) => this.emit('dominantspeaker', producer.id));
+    this.levelObserver = await rr.router.createAudioLevelObserver({ maxEntries: 4, threshold: -70, interval: 800 });
+    this.levelObserver.on('volumes', (vols) => this.emit('volumes', vols.map((v) => ({ producerId: v.producer.id, volume: v.volume }))));
+    this.levelObserver.on('silence', () => this.emit('volumes', []));
+  }
+
+  private onRouterLost(rr: RoomRouter): void {
+    if (this.routers.get(rr.workerIndex) === rr) this.routers.delete(rr.workerIndex);
+    if (this.closedFlag) return;
+    const wasOrigin = rr === this.originRouter;
+    this.opts.log.warn({ worker: rr.workerIndex, wasOrigin }, 'room lost a router with its worker');
+    if (wasOrigin) {
+      this.producers.clear();
+      this.emit('dominantspeaker', null);
+      this.originReady = this.createOrigin();
+      // An unhandled rejection here would crash the node; callers see it on their next await.
+      this.originReady.catch((err) => this.opts.log.error({ err }, 'could not re-create the origin router'));
+    }
+    this.emit('routerlost', rr, wasOrigin);
+  }
+}

@@ -1,0 +1,232 @@
+import { z } from 'zod';
+
+/**
+ * The Fourcast wire protocol: one module, imported by the server (which
+ * validates every inbound frame with it) and by the browser client.
+ *
+ *   client → server  { type: 'request', id, method, data }
+ *   server → client  { type: 'response', id, ok: true, data }
+ *                    { type: 'response', id, ok: false, error: { code, message } }
+ *                    { type: 'notification', method, data }
+ *
+ * mediasoup's own objects (RTP capabilities/parameters, DTLS parameters) are
+ * checked for shape and size here; mediasoup validates their content and a
+ * failure comes back as a `bad-request` error.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export const errorCodes = [
+  'bad-request', // malformed JSON, unknown shape, invalid field
+  'unknown-method',
+  'not-joined', // a media/chat request before `join`
+  'already-joined',
+  'forbidden', // the peer's role does not allow it
+  'stage-full', // all four publisher slots are taken
+  'not-found', // transport/producer/consumer id unknown to this peer
+  'invalid-state',
+  'rate-limited',
+  'too-large',
+  'media-unavailable', // a worker is being replaced; retry shortly
+  'draining', // the node is shutting down
+  'internal',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+export const MAX_PUBLISHERS = 4;
+
+const id = z.string().min(1).max(64);
+export const displayName = z
+  .string()
+  .transform((s) => s.normalize('NFC').replace(/[\p{Cc}\p{Cf}]/gu, '').trim())
+  .pipe(z.string().min(1, 'name is empty').max(32, 'name is longer than 32 characters'));
+export const roomName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'room must be 1-64 letters, digits, _ or -');
+
+const kind = z.enum(['audio', 'video']);
+export const mediaSource = z.enum(['camera', 'mic']);
+export type MediaSource = z.infer<typeof mediaSource>;
+
+const rtpCodecCapability = z.looseObject({ kind, mimeType: z.string().max(64), clockRate: z.number().int().positive() });
+const headerExtension = z.looseObject({ uri: z.string().max(256), id: z.number().int().optional(), preferredId: z.number().int().optional() });
+const rtpCapabilities = z.looseObject({
+  codecs: z.array(rtpCodecCapability).max(64).optional(),
+  headerExtensions: z.array(headerExtension).max(64).optional(),
+});
+const rtpParameters = z.looseObject({
+  mid: z.string().max(32).optional(),
+  codecs: z.array(z.looseObject({ mimeType: z.string().max(64), payloadType: z.number().int().min(0).max(127), clockRate: z.number().int().positive() })).min(1).max(16),
+  headerExtensions: z.array(headerExtension).max(32).optional(),
+  encodings: z.array(z.looseObject({})).max(8).optional(),
+  rtcp: z.looseObject({}).optional(),
+});
+const dtlsParameters = z.object({
+  role: z.enum(['auto', 'client', 'server']).optional(),
+  fingerprints: z.array(z.object({ algorithm: z.string().max(16), value: z.string().max(200) })).min(1).max(8),
+});
+const layer = z.number().int().min(0).max(2);
+
+/** Request payloads, by method. */
+export const requestSchemas = {
+  /** First message on a connection. The room and role come from the upgrade (token or query). */
+  join: z.object({ name: displayName.optional(), protocol: z.literal(PROTOCOL_VERSION).optional() }),
+  /** The client's device capabilities; needed before `consume`. */
+  setRtpCapabilities: z.object({ rtpCapabilities }),
+  createTransport: z.object({ direction: z.enum(['send', 'recv']) }),
+  connectTransport: z.object({ transportId: id, dtlsParameters }),
+  restartIce: z.object({ transportId: id }),
+  produce: z.object({ transportId: id, kind, rtpParameters, source: mediaSource }),
+  closeProducer: z.object({ producerId: id }),
+  pauseProducer: z.object({ producerId: id }),
+  resumeProducer: z.object({ producerId: id }),
+  consume: z.object({ producerId: id }),
+  resumeConsumer: z.object({ consumerId: id }),
+  pauseConsumer: z.object({ consumerId: id }),
+  /** Upper bound for simulcast layers (tile size); bandwidth estimation adapts below it. */
+  setPreferredLayers: z.object({ consumerId: id, spatialLayer: layer, temporalLayer: layer.optional() }),
+  requestKeyFrame: z.object({ consumerId: id }),
+  /** Client-measured join → first decoded frame, for the latency histogram. */
+  reportFirstFrame: z.object({ milliseconds: z.number().min(0).max(600_000) }),
+  leave: z.object({}),
+} as const;
+
+export type Method = keyof typeof requestSchemas;
+export type RequestData<M extends Method> = z.input<(typeof requestSchemas)[M]>;
+export type ParsedRequestData<M extends Method> = z.output<(typeof requestSchemas)[M]>;
+
+const methodNames = Object.keys(requestSchemas) as Method[];
+
+/** Envelope check first, so a bad payload can still be answered with its id. */
+export const requestEnvelope = z.object({
+  type: z.literal('request'),
+  id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  method: z.string().max(64),
+  data: z.unknown().optional(),
+});
+
+export type ParsedRequest = { [M in Method]: { id: number; method: M; data: ParsedRequestData<M> } }[Method];
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly requestId: number | null = null,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** Parses one inbound frame; throws ProtocolError with the request id when known. */
+export function parseRequest(raw: unknown): ParsedRequest {
+  const env = requestEnvelope.safeParse(raw);
+  if (!env.success) throw new ProtocolError('bad-request', `not a request: ${summarise(env.error)}`);
+  const { id: reqId, method, data } = env.data;
+  if (!methodNames.includes(method as Method)) throw new ProtocolError('unknown-method', `unknown method "${method}"`, reqId);
+  const schema = requestSchemas[method as Method];
+  const parsed = schema.safeParse(data ?? {});
+  if (!parsed.success) throw new ProtocolError('bad-request', `invalid ${method}: ${summarise(parsed.error)}`, reqId);
+  return { id: reqId, method, data: parsed.data } as ParsedRequest;
+}
+
+function summarise(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+// ---- server → client -------------------------------------------------------
+
+export type Role = 'publisher' | 'viewer' | 'admin';
+
+export interface ProducerInfo {
+  producerId: string;
+  peerId: string;
+  kind: 'audio' | 'video';
+  source: MediaSource;
+  paused: boolean;
+}
+
+export interface PublisherInfo {
+  peerId: string;
+  name: string;
+  producers: ProducerInfo[];
+}
+
+export interface TransportInfo {
+  transportId: string;
+  iceParameters: unknown;
+  iceCandidates: unknown[];
+  dtlsParameters: unknown;
+}
+
+export interface ConsumerInfo {
+  consumerId: string;
+  producerId: string;
+  peerId: string;
+  kind: 'audio' | 'video';
+  rtpParameters: unknown;
+  type: string;
+  producerPaused: boolean;
+}
+
+/** Response payloads, by method. */
+export interface ResponseData {
+  join: {
+    peerId: string;
+    room: string;
+    role: Role;
+    name: string;
+    canPublish: boolean;
+    routerRtpCapabilities: unknown;
+    publishers: PublisherInfo[];
+    viewerCount: number;
+    maxPublishers: number;
+  };
+  setRtpCapabilities: Record<string, never>;
+  createTransport: TransportInfo;
+  connectTransport: Record<string, never>;
+  restartIce: { iceParameters: unknown };
+  produce: { producerId: string };
+  closeProducer: Record<string, never>;
+  pauseProducer: Record<string, never>;
+  resumeProducer: Record<string, never>;
+  consume: ConsumerInfo;
+  resumeConsumer: Record<string, never>;
+  pauseConsumer: Record<string, never>;
+  setPreferredLayers: Record<string, never>;
+  requestKeyFrame: Record<string, never>;
+  reportFirstFrame: Record<string, never>;
+  leave: Record<string, never>;
+}
+
+/** Notification payloads, by name. */
+export interface Notifications {
+  publisherJoined: { peerId: string; name: string };
+  publisherLeft: { peerId: string };
+  newProducer: ProducerInfo;
+  producerClosed: { producerId: string; peerId: string };
+  producerPaused: { producerId: string; peerId: string };
+  producerResumed: { producerId: string; peerId: string };
+  consumerClosed: { consumerId: string; producerId: string };
+  consumerLayersChanged: { consumerId: string; spatialLayer: number | null; temporalLayer: number | null };
+  activeSpeaker: { peerId: string | null };
+  audioLevels: { levels: { peerId: string; volume: number }[] };
+  viewerCount: { count: number };
+  /** The peer's media path was lost (worker died): re-create transports, re-produce, re-consume. */
+  mediaReset: { reason: string };
+  /** The node is draining; reconnect elsewhere after `retryAfterMs`. */
+  draining: { retryAfterMs: number };
+  /** The server closes this connection (kicked, banned, room closed). */
+  closing: { reason: string; code: ErrorCode | 'kicked' | 'banned' | 'room-closed' };
+}
+export type NotificationName = keyof Notifications;
+
+export type ServerMessage =
+  | { type: 'response'; id: number | null; ok: true; data: unknown }
+  | { type: 'response'; id: number | null; ok: false; error: { code: ErrorCode; message: string } }
+  | { [N in NotificationName]: { type: 'notification'; method: N; data: Notifications[N] } }[NotificationName];
+
+export function notification<N extends NotificationName>(method: N, data: Notifications[N]): string {
+  return JSON.stringify({ type: 'notification', method, data });
+}

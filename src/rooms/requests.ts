@@ -1,0 +1,31 @@
+import { ProtocolError, type Method, type ParsedRequest, type ResponseData } from '../protocol/messages.js';
+import type { Peer } from './peer.js';
+import type { Room } from './room.js';
+
+type Handler<M extends Method> = (room: Room, peer: Peer, data: Extract<ParsedRequest, { method: M }>['data']) => Promise<ResponseData[M]> | ResponseData[M];
+type Handlers = { [M in Exclude<Method, 'join' | 'leave' | 'reportFirstFrame'>]: Handler<M> };
+
+const none = {} as Record<string, never>;
+
+/** Maps each joined-peer request of the protocol onto the room operation it names. */
+const handlers: Handlers = {
+  setRtpCapabilities: (room, peer, d) => (room.setRtpCapabilities(peer, d), none),
+  createTransport: (room, peer, d) => room.createTransport(peer, d),
+  connectTransport: async (room, peer, d) => (await room.connectTransport(peer, d), none),
+  restartIce: (room, peer, d) => room.restartIce(peer, d),
+  produce: (room, peer, d) => room.produce(peer, d),
+  closeProducer: (room, peer, d) => (room.closeProducer(peer, d), none),
+  pauseProducer: async (room, peer, d) => (await room.setProducerPaused(peer, d.producerId, true), none),
+  resumeProducer: async (room, peer, d) => (await room.setProducerPaused(peer, d.producerId, false), none),
+  consume: (room, peer, d) => room.consume(peer, d),
+  resumeConsumer: async (room, peer, d) => (await room.setConsumerPaused(peer, d.consumerId, false), none),
+  pauseConsumer: async (room, peer, d) => (await room.setConsumerPaused(peer, d.consumerId, true), none),
+  setPreferredLayers: async (room, peer, d) => (await room.setPreferredLayers(peer, d), none),
+  requestKeyFrame: async (room, peer, d) => (await room.requestKeyFrame(peer, d), none),
+};
+
+export function handleRoomRequest(room: Room, peer: Peer, req: ParsedRequest): Promise<unknown> | unknown {
+  const handler = (handlers as Record<string, Handler<Method> | undefined>)[req.method];
+  if (!handler) throw new ProtocolError('invalid-state', `${req.method} is not handled here`);
+  return (handler as Handler<Method>)(room, peer, req.data as never);
+}

@@ -1,0 +1,437 @@
+import { EventEmitter } from 'node:events';
+import type { types as ms } from 'mediasoup';
+import type { Logger } from '../log.js';
+import type { RoomMedia, RoomRouter } from '../media/roomMedia.js';
+import {
+  MAX_PUBLISHERS,
+  ProtocolError,
+  notification,
+  type ConsumerInfo,
+  type NotificationName,
+  type Notifications,
+  type ParsedRequestData,
+  type ProducerInfo,
+  type PublisherInfo,
+  type ResponseData,
+  type TransportInfo,
+} from '../protocol/messages.js';
+import type { Peer } from './peer.js';
+
+export interface RoomOptions {
+  id: string;
+  media: RoomMedia;
+  log: Logger;
+  /** Sends one serialised message to every peer of the room (uWS topic publish: serialised once). */
+  publish: (topic: string, message: string) => void;
+  /** mediasoup `keyFrameRequestDelay`: at most one key frame request per producer per this many ms. */
+  keyFrameRequestDelayMs: number;
+  /** Viewer count pushes are throttled to one per this many ms. */
+  presenceIntervalMs: number;
+}
+
+interface RoomEvents {
+  /** The last peer left. */
+  empty: [];
+  close: [];
+  /** A peer joined or left (metrics, admin). */
+  peerschanged: [];
+}
+
+const MAX_TRANSPORTS_PER_PEER = 4;
+
+/**
+ * A room: its peers, its four publisher slots and its media. Requests arrive
+ * already validated by the protocol module; errors are thrown as ProtocolError
+ * and returned to the requesting peer only.
+ */
+export class Room extends EventEmitter<RoomEvents> {
+  readonly id: string;
+  readonly topic: string;
+  readonly peers = new Map<string, Peer>();
+  readonly createdAt = Date.now();
+  private readonly stage = new Set<Peer>();
+  private lastSpeaker: string | null = null;
+  private countTimer: NodeJS.Timeout | undefined;
+  private countDirty = false;
+  private lastCountSent = -1;
+  private closedFlag = false;
+
+  constructor(private readonly opts: RoomOptions) {
+    super();
+    this.id = opts.id;
+    this.topic = `room/${opts.id}`;
+    opts.media.on('routerlost', (rr, wasOrigin) => this.onRouterLost(rr, wasOrigin));
+    opts.media.on('dominantspeaker', (producerId) => this.onDominantSpeaker(producerId));
+    opts.media.on('volumes', (levels) => this.onVolumes(levels));
+  }
+
+  get media(): RoomMedia {
+    return this.opts.media;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  /** Everyone who is not on stage. */
+  get viewerCount(): number {
+    return this.peers.size - this.stage.size;
+  }
+
+  get publishers(): Peer[] {
+    return [...this.stage];
+  }
+
+  broadcast<N extends NotificationName>(method: N, data: Notifications[N]): void {
+    if (!this.closedFlag) this.opts.publish(this.topic, notification(method, data));
+  }
+
+  // ---- membership ------------------------------------------------------------
+
+  async join(peer: Peer): Promise<ResponseData['join']> {
+    if (this.closedFlag) throw new ProtocolError('invalid-state', 'room is closing; join again');
+    const caps = await this.media.rtpCapabilities;
+    this.peers.set(peer.id, peer);
+    this.scheduleViewerCount();
+    this.emit('peerschanged');
+    return {
+      peerId: peer.id,
+      room: this.id,
+      role: peer.role,
+      name: peer.name,
+      canPublish: peer.canPublish,
+      routerRtpCapabilities: caps,
+      publishers: this.publisherInfos(),
+      viewerCount: this.viewerCount,
+      maxPublishers: MAX_PUBLISHERS,
+    };
+  }
+
+  leave(peer: Peer): void {
+    if (this.peers.get(peer.id) !== peer) return;
+    this.peers.delete(peer.id);
+    this.leaveStage(peer);
+    if (peer.recvRouter) this.media.release(peer.recvRouter);
+    peer.close();
+    this.scheduleViewerCount();
+    this.emit('peerschanged');
+    if (this.peers.size === 0) this.emit('empty');
+  }
+
+  publisherInfos(): PublisherInfo[] {
+    return this.publishers.map((p) => ({ peerId: p.id, name: p.name, producers: producerInfos(p) }));
+  }
+
+  close(reason = 'room closed'): void {
+    if (this.closedFlag) return;
+    for (const peer of [...this.peers.values()]) {
+      peer.notify('closing', { reason, code: 'room-closed' });
+      peer.link.close(4000, reason);
+      this.leave(peer);
+    }
+    this.closedFlag = true;
+    clearTimeout(this.countTimer);
+    this.media.close();
+    this.emit('close');
+  }
+
+  // ---- transports ------------------------------------------------------------
+
+  async createTransport(peer: Peer, { direction }: ParsedRequestData<'createTransport'>): Promise<TransportInfo> {
+    if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) {
+      throw new ProtocolError('invalid-state', `at most ${MAX_TRANSPORTS_PER_PEER} transports per peer; close one first`);
+    }
+    if (direction === 'send' && !peer.canPublish) throw new ProtocolError('forbidden', 'your access token does not allow publishing');
+    let rr: RoomRouter;
+    if (direction === 'send') {
+      rr = await this.media.origin();
+    } else {
+      peer.recvRouter ??= await this.media.placeViewer();
+      rr = peer.recvRouter;
+    }
+    if (peer.closed) throw new ProtocolError('invalid-state', 'peer left');
+    const transport = await rr.router.createWebRtcTransport({
+      webRtcServer: rr.worker.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      initialAvailableOutgoingBitrate: 1_000_000,
+      appData: { peerId: peer.id, direction },
+    });
+    if (peer.closed) {
+      transport.close();
+      throw new ProtocolError('invalid-state', 'peer left');
+    }
+    if (direction === 'send') await transport.setMaxIncomingBitrate(4_000_000).catch(() => undefined);
+    peer.transports.set(transport.id, { transport, rr, direction });
+    transport.observer.once('close', () => peer.transports.delete(transport.id));
+    return {
+      transportId: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectTransport(peer: Peer, { transportId, dtlsParameters }: ParsedRequestData<'connectTransport'>): Promise<void> {
+    const { transport } = this.transportOf(peer, transportId);
+    await mediasoupCall(() => transport.connect({ dtlsParameters: dtlsParameters as ms.DtlsParameters }));
+  }
+
+  async restartIce(peer: Peer, { transportId }: ParsedRequestData<'restartIce'>): Promise<{ iceParameters: unknown }> {
+    const { transport } = this.transportOf(peer, transportId);
+    return { iceParameters: await transport.restartIce() };
+  }
+
+  // ---- publishing --------------------------------------------------------------
+
+  async produce(peer: Peer, req: ParsedRequestData<'produce'>): Promise<{ producerId: string }> {
+    if (!peer.canPublish) throw new ProtocolError('forbidden', 'your access token does not allow publishing');
+    const expectedKind = req.source === 'camera' ? 'video' : 'audio';
+    if (req.kind !== expectedKind) throw new ProtocolError('bad-request', `source "${req.source}" must be ${expectedKind}`);
+    for (const p of peer.producers.values()) {
+      if (p.source === req.source) throw new ProtocolError('invalid-state', `you already publish a ${req.source}; close it first`);
+    }
+    const t = this.transportOf(peer, req.transportId);
+    if (t.direction !== 'send') throw new ProtocolError('bad-request', 'produce needs a send transport');
+    this.takeStageSlot(peer);
+
+    const producer = await mediasoupCall(() =>
+      t.transport.produce({
+        kind: req.kind,
+        rtpParameters: req.rtpParameters as ms.RtpParameters,
+        keyFrameRequestDelay: this.opts.keyFrameRequestDelayMs,
+        appData: { peerId: peer.id, source: req.source },
+      }),
+    ).catch((err: unknown) => {
+      if (peer.producers.size === 0) this.leaveStage(peer);
+      throw err;
+    });
+    peer.producers.set(producer.id, { producer, source: req.source });
+    // Worker death closes the transport: keep the stage slot, the client re-produces after mediaReset.
+    producer.on('transportclose', () => this.forgetProducer(peer, producer, false));
+    await this.media.addProducer(producer);
+    if (producer.closed) throw new ProtocolError('invalid-state', 'producer closed while starting');
+    this.broadcast('newProducer', producerInfo(peer, producer.id, req.source, producer));
+    return { producerId: producer.id };
+  }
+
+  closeProducer(peer: Peer, { producerId }: ParsedRequestData<'closeProducer'>): void {
+    const { producer } = this.producerOf(peer, producerId);
+    producer.close();
+    this.forgetProducer(peer, producer, true);
+  }
+
+  async setProducerPaused(peer: Peer, producerId: string, paused: boolean): Promise<void> {
+    const { producer } = this.producerOf(peer, producerId);
+    if (paused) await producer.pause();
+    else await producer.resume();
+    this.broadcast(paused ? 'producerPaused' : 'producerResumed', { producerId, peerId: peer.id });
+  }
+
+  /** Admin/moderator mute: pauses every audio producer of a publisher. */
+  async mute(peer: Peer): Promise<number> {
+    let n = 0;
+    for (const { producer } of peer.producers.values()) {
+      if (producer.kind === 'audio' && !producer.paused) {
+        await this.setProducerPaused(peer, producer.id, true);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private takeStageSlot(peer: Peer): void {
+    if (peer.onStage) return;
+    if (this.stage.size >= MAX_PUBLISHERS) {
+      throw new ProtocolError('stage-full', `the stage already has ${MAX_PUBLISHERS} broadcasters; wait for one to leave`);
+    }
+    peer.onStage = true;
+    this.stage.add(peer);
+    this.broadcast('publisherJoined', { peerId: peer.id, name: peer.name });
+    this.scheduleViewerCount();
+  }
+
+  private leaveStage(peer: Peer): void {
+    if (!peer.onStage) return;
+    for (const [id, { producer }] of peer.producers) {
+      producer.close();
+      peer.producers.delete(id);
+      this.broadcast('producerClosed', { producerId: id, peerId: peer.id });
+    }
+    peer.onStage = false;
+    this.stage.delete(peer);
+    this.broadcast('publisherLeft', { peerId: peer.id });
+    this.scheduleViewerCount();
+  }
+
+  private forgetProducer(peer: Peer, producer: ms.Producer, releaseSlotIfLast: boolean): void {
+    if (!peer.producers.delete(producer.id)) return;
+    this.broadcast('producerClosed', { producerId: producer.id, peerId: peer.id });
+    if (releaseSlotIfLast && peer.producers.size === 0) this.leaveStage(peer);
+  }
+
+  // ---- consuming ---------------------------------------------------------------
+
+  setRtpCapabilities(peer: Peer, { rtpCapabilities }: ParsedRequestData<'setRtpCapabilities'>): void {
+    peer.rtpCapabilities = rtpCapabilities as ms.RtpCapabilities;
+  }
+
+  async consume(peer: Peer, { producerId }: ParsedRequestData<'consume'>): Promise<ConsumerInfo> {
+    if (!peer.rtpCapabilities) throw new ProtocolError('invalid-state', 'send setRtpCapabilities before consume');
+    const owner = this.findProducerOwner(producerId);
+    if (!owner) throw new ProtocolError('not-found', `no producer ${producerId} in this room`);
+    const recv = [...peer.transports.values()].find((t) => t.direction === 'recv');
+    if (!recv) throw new ProtocolError('invalid-state', 'create a recv transport before consume');
+    if (owner.peer === peer) throw new ProtocolError('bad-request', 'you cannot consume your own producer');
+    if (!recv.rr.router.canConsume({ producerId, rtpCapabilities: peer.rtpCapabilities })) {
+      throw new ProtocolError('bad-request', 'your device cannot receive this producer (codec mismatch)');
+    }
+    for (const c of peer.consumers.values()) {
+      if (c.producerId === producerId && !c.closed) throw new ProtocolError('invalid-state', `already consuming ${producerId}`);
+    }
+    const consumer = await mediasoupCall(() =>
+      recv.transport.consume({ producerId, rtpCapabilities: peer.rtpCapabilities!, paused: true, appData: { peerId: peer.id } }),
+    );
+    peer.consumers.set(consumer.id, consumer);
+    consumer.observer.once('close', () => peer.consumers.delete(consumer.id));
+    consumer.on('producerclose', () => peer.notify('consumerClosed', { consumerId: consumer.id, producerId }));
+    consumer.on('layerschange', (layers) =>
+      peer.notify('consumerLayersChanged', {
+        consumerId: consumer.id,
+        spatialLayer: layers?.spatialLayer ?? null,
+        temporalLayer: layers?.temporalLayer ?? null,
+      }),
+    );
+    return {
+      consumerId: consumer.id,
+      producerId,
+      peerId: owner.peer.id,
+      kind: consumer.kind,
+      rtpParameters: consumer.rtpParameters,
+      type: consumer.type,
+      producerPaused: consumer.producerPaused,
+    };
+  }
+
+  async setConsumerPaused(peer: Peer, consumerId: string, paused: boolean): Promise<void> {
+    const consumer = this.consumerOf(peer, consumerId);
+    if (paused) await consumer.pause();
+    else await consumer.resume();
+  }
+
+  async setPreferredLayers(peer: Peer, { consumerId, spatialLayer, temporalLayer }: ParsedRequestData<'setPreferredLayers'>): Promise<void> {
+    const consumer = this.consumerOf(peer, consumerId);
+    if (consumer.type !== 'simulcast' && consumer.type !== 'svc') return;
+    await consumer.setPreferredLayers(temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer });
+  }
+
+  async requestKeyFrame(peer: Peer, { consumerId }: ParsedRequestData<'requestKeyFrame'>): Promise<void> {
+    // Rate-limited towards the broadcaster by the producer's keyFrameRequestDelay.
+    await this.consumerOf(peer, consumerId).requestKeyFrame();
+  }
+
+  // ---- lookups -----------------------------------------------------------------
+
+  private transportOf(peer: Peer, transportId: string) {
+    const t = peer.transports.get(transportId);
+    if (!t) throw new ProtocolError('not-found', `no transport ${transportId} of yours`);
+    return t;
+  }
+
+  private producerOf(peer: Peer, producerId: string) {
+    const p = peer.producers.get(producerId);
+    if (!p) throw new ProtocolError('not-found', `no producer ${producerId} of yours`);
+    return p;
+  }
+
+  private consumerOf(peer: Peer, consumerId: string): ms.Consumer {
+    const c = peer.consumers.get(consumerId);
+    if (!c) throw new ProtocolError('not-found', `no consumer ${consumerId} of yours`);
+    return c;
+  }
+
+  private findProducerOwner(producerId: string): { peer: Peer; producer: ms.Producer } | undefined {
+    for (const peer of this.stage) {
+      const p = peer.producers.get(producerId);
+      if (p && !p.producer.closed) return { peer, producer: p.producer };
+    }
+    return undefined;
+  }
+
+  // ---- media events ------------------------------------------------------------
+
+  private onRouterLost(rr: RoomRouter, wasOrigin: boolean): void {
+    for (const peer of this.peers.values()) {
+      const affected = peer.recvRouter === rr || [...peer.transports.values()].some((t) => t.rr === rr);
+      if (!affected) continue;
+      peer.forgetMediaOn(rr);
+      peer.notify('mediaReset', { reason: wasOrigin ? 'the room’s media server restarted' : 'your media server restarted' });
+    }
+    this.log.warn({ worker: rr.workerIndex, wasOrigin }, 'media reset sent to affected peers');
+  }
+
+  private onDominantSpeaker(producerId: string | null): void {
+    const peerId = producerId ? (this.findProducerOwner(producerId)?.peer.id ?? null) : null;
+    if (peerId === this.lastSpeaker) return;
+    this.lastSpeaker = peerId;
+    this.broadcast('activeSpeaker', { peerId });
+  }
+
+  private onVolumes(levels: { producerId: string; volume: number }[]): void {
+    const out: { peerId: string; volume: number }[] = [];
+    for (const l of levels) {
+      const owner = this.findProducerOwner(l.producerId);
+      if (owner) out.push({ peerId: owner.peer.id, volume: l.volume });
+    }
+    this.broadcast('audioLevels', { levels: out });
+  }
+
+  /** Viewer count goes out at most once per interval, and only when it changed. */
+  private scheduleViewerCount(): void {
+    if (this.countTimer) {
+      this.countDirty = true;
+      return;
+    }
+    this.sendViewerCount();
+    this.countTimer = setTimeout(() => {
+      this.countTimer = undefined;
+      if (this.countDirty) {
+        this.countDirty = false;
+        this.scheduleViewerCount();
+      }
+    }, this.opts.presenceIntervalMs);
+    this.countTimer.unref();
+  }
+
+  private sendViewerCount(): void {
+    const count = this.viewerCount;
+    if (count === this.lastCountSent) return;
+    this.lastCountSent = count;
+    this.broadcast('viewerCount', { count });
+  }
+}
+
+function producerInfo(peer: Peer, producerId: string, source: ProducerInfo['source'], producer: ms.Producer): ProducerInfo {
+  return { producerId, peerId: peer.id, kind: producer.kind, source, paused: producer.paused };
+}
+
+function producerInfos(peer: Peer): ProducerInfo[] {
+  return [...peer.producers.values()].filter((p) => !p.producer.closed).map((p) => producerInfo(peer, p.producer.id, p.source, p.producer));
+}
+
+/** mediasoup throws TypeError for invalid parameters: that is the client's fault, not ours. */
+async function mediasoupCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof TypeError || (err as Error)?.name === 'UnsupportedError') {
+      throw new ProtocolError('bad-request', (err as Error).message);
+    }
+    throw err;
+  }
+}

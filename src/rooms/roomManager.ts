@@ -1,0 +1,92 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { RoomMedia } from '../media/roomMedia.js';
+import type { WorkerPool } from '../media/workerPool.js';
+import type { ResponseData, Role } from '../protocol/messages.js';
+import { Peer, type PeerLink } from './peer.js';
+import { Room } from './room.js';
+
+export interface RoomManagerOptions {
+  pool: WorkerPool;
+  log: Logger;
+  publish: (topic: string, message: string) => void;
+  maxViewersPerRouter: number;
+  keyFrameRequestDelayMs: number;
+  presenceIntervalMs: number;
+  /** An empty room lingers this long (a broadcaster reloading keeps their room). */
+  emptyRoomGraceMs: number;
+}
+
+interface RoomManagerEvents {
+  roomcreated: [room: Room];
+  roomclosed: [room: Room];
+}
+
+/** Creates rooms on first join and closes them when they stay empty past the grace period. */
+export class RoomManager extends EventEmitter<RoomManagerEvents> {
+  readonly rooms = new Map<string, Room>();
+  private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly opts: RoomManagerOptions) {
+    super();
+  }
+
+  get(id: string): Room | undefined {
+    return this.rooms.get(id);
+  }
+
+  getOrCreate(id: string): Room {
+    const existing = this.rooms.get(id);
+    if (existing && !existing.closed) return existing;
+    const log = this.opts.log.child({ room: id });
+    const media = new RoomMedia({ pool: this.opts.pool, log, maxViewersPerRouter: this.opts.maxViewersPerRouter });
+    const room = new Room({
+      id,
+      media,
+      log,
+      publish: this.opts.publish,
+      keyFrameRequestDelayMs: this.opts.keyFrameRequestDelayMs,
+      presenceIntervalMs: this.opts.presenceIntervalMs,
+    });
+    room.on('empty', () => this.scheduleClose(room));
+    room.on('close', () => {
+      clearTimeout(this.emptyTimers.get(id));
+      this.emptyTimers.delete(id);
+      if (this.rooms.get(id) === room) this.rooms.delete(id);
+      this.emit('roomclosed', room);
+    });
+    this.rooms.set(id, room);
+    log.info('room created');
+    this.emit('roomcreated', room);
+    return room;
+  }
+
+  /** Creates the peer and joins it to the room (created if needed). */
+  async join(args: { roomId: string; role: Role; name: string; link: PeerLink }): Promise<{ room: Room; peer: Peer; response: ResponseData['join'] }> {
+    const room = this.getOrCreate(args.roomId);
+    clearTimeout(this.emptyTimers.get(room.id));
+    this.emptyTimers.delete(room.id);
+    const id = randomUUID();
+    const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }));
+    const response = await room.join(peer);
+    return { room, peer, response };
+  }
+
+  closeAll(reason: string): void {
+    for (const room of [...this.rooms.values()]) room.close(reason);
+  }
+
+  private scheduleClose(room: Room): void {
+    clearTimeout(this.emptyTimers.get(room.id));
+    const t = setTimeout(() => {
+      this.emptyTimers.delete(room.id);
+      if (room.peers.size === 0) {
+        room.log.info('room closed after staying empty');
+        room.close('room empty');
+      }
+    }, this.opts.emptyRoomGraceMs);
+    t.unref();
+    this.emptyTimers.set(room.id, t);
+  }
+}

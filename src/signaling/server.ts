@@ -1,0 +1,233 @@
+import type { Logger } from '../log.js';
+import { TokenError, type TokenService } from '../auth/tokens.js';
+import { ProtocolError, parseRequest, roomName, type ErrorCode, type ParsedRequest, type Role } from '../protocol/messages.js';
+import type { Peer } from '../rooms/peer.js';
+import type { Room } from '../rooms/room.js';
+import type { RoomManager } from '../rooms/roomManager.js';
+import { handleRoomRequest } from '../rooms/requests.js';
+import { TokenBucket } from './rateLimit.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from './uws.js';
+import { loadUws } from './uws.js';
+
+export interface SignalingOptions {
+  rooms: RoomManager;
+  tokens: TokenService;
+  log: Logger;
+  allowAnonymousViewers: boolean;
+  /** True while the node drains: upgrades and joins are refused. */
+  isDraining: () => boolean;
+  /** Largest accepted frame; bigger ones close the socket (uWS enforces it). */
+  maxPayloadBytes?: number;
+  /** Requests per second per connection, and burst. */
+  requestRate?: { perSecond: number; burst: number };
+  /** Called with the client-measured join → first frame latency. */
+  onFirstFrame?: (ms: number) => void;
+}
+
+interface Grant {
+  role: Role;
+  room: string;
+  name: string | undefined;
+}
+
+export interface ConnData {
+  grant: Grant;
+  remote: string;
+  closed: boolean;
+  joining: boolean;
+  peer: Peer | undefined;
+  room: Room | undefined;
+  bucket: TokenBucket;
+}
+
+type Ws = WebSocket<ConnData>;
+
+/**
+ * The WebSocket endpoint `/ws`: authenticates the upgrade, decodes and
+ * validates every frame with the protocol module, dispatches to rooms/, and
+ * encodes replies. No business logic lives here.
+ */
+export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void {
+  const uws = loadUws();
+  const log = opts.log.child({ component: 'signaling' });
+  const rate = opts.requestRate ?? { perSecond: 50, burst: 200 };
+
+  const reply = (ws: Ws, id: number | null, payload: { ok: true; data: unknown } | { ok: false; code: ErrorCode; message: string }) => {
+    const data = ws.getUserData();
+    if (data.closed) return;
+    const msg = payload.ok
+      ? JSON.stringify({ type: 'response', id, ok: true, data: payload.data })
+      : JSON.stringify({ type: 'response', id, ok: false, error: { code: payload.code, message: payload.message } });
+    ws.cork(() => ws.send(msg));
+  };
+
+  const fail = (ws: Ws, id: number | null, err: unknown) => {
+    if (err instanceof ProtocolError) return reply(ws, id ?? err.requestId, { ok: false, code: err.code, message: err.message });
+    log.error({ err, peer: ws.getUserData().peer?.id }, 'request failed');
+    reply(ws, id, { ok: false, code: 'internal', message: 'internal error; the request was not applied' });
+  };
+
+  async function dispatch(ws: Ws, req: ParsedRequest): Promise<void> {
+    const conn = ws.getUserData();
+    try {
+      switch (req.method) {
+        case 'join': {
+          if (conn.peer || conn.joining) throw new ProtocolError('already-joined', 'this connection already joined');
+          if (opts.isDraining()) throw new ProtocolError('draining', 'this node is shutting down; reconnect shortly');
+          conn.joining = true;
+          const name = conn.grant.name ?? req.data.name ?? `Viewer ${Math.floor(Math.random() * 9000 + 1000)}`;
+          const joined = await opts.rooms
+            .join({
+              roomId: conn.grant.room,
+              role: conn.grant.role,
+              name,
+              link: {
+                send: (m) => {
+                  if (!conn.closed) ws.cork(() => ws.send(m));
+                },
+                close: (code, reason) => {
+                  if (!conn.closed) ws.end(code, reason);
+                },
+              },
+            })
+            .finally(() => (conn.joining = false));
+          if (conn.closed) {
+            joined.room.leave(joined.peer);
+            return;
+          }
+          conn.peer = joined.peer;
+          conn.room = joined.room;
+          ws.subscribe(joined.room.topic);
+          joined.peer.log.info({ name }, 'peer joined');
+          return reply(ws, req.id, { ok: true, data: joined.response });
+        }
+        case 'leave': {
+          leave(ws);
+          return reply(ws, req.id, { ok: true, data: {} });
+        }
+        case 'reportFirstFrame': {
+          if (!conn.peer) throw new ProtocolError('not-joined', 'join first');
+          opts.onFirstFrame?.(req.data.milliseconds);
+          return reply(ws, req.id, { ok: true, data: {} });
+        }
+        default: {
+          if (!conn.peer || !conn.room) throw new ProtocolError('not-joined', 'join first');
+          const data = await handleRoomRequest(conn.room, conn.peer, req);
+          return reply(ws, req.id, { ok: true, data });
+        }
+      }
+    } catch (err) {
+      fail(ws, req.id, err);
+    }
+  }
+
+  function leave(ws: Ws): void {
+    const conn = ws.getUserData();
+    if (conn.room && conn.peer) {
+      if (!conn.closed) ws.unsubscribe(conn.room.topic);
+      conn.room.leave(conn.peer);
+      conn.peer.log.info('peer left');
+    }
+    conn.peer = undefined;
+    conn.room = undefined;
+  }
+
+  app.ws<ConnData>('/ws', {
+    compression: uws.DISABLED,
+    maxPayloadLength: opts.maxPayloadBytes ?? 64 * 1024,
+    idleTimeout: 60,
+    sendPingsAutomatically: true,
+    maxBackpressure: 4 * 1024 * 1024,
+
+    upgrade: (res: HttpResponse, req: HttpRequest, context) => {
+      const query = new URLSearchParams(req.getQuery() ?? '');
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const forwarded = req.getHeader('x-forwarded-for');
+      const remote = forwarded || Buffer.from(res.getRemoteAddressAsText()).toString();
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+
+      const refuse = (status: string, code: string, message: string) => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message })));
+      };
+
+      authorise(query, opts)
+        .then((grant) => {
+          if (aborted) return;
+          const data: ConnData = { grant, remote, closed: false, joining: false, peer: undefined, room: undefined, bucket: new TokenBucket(rate.perSecond, rate.burst) };
+          res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+        })
+        .catch((err: unknown) => {
+          if (err instanceof UpgradeRefused) return refuse(err.status, err.code, err.message);
+          log.error({ err }, 'upgrade failed');
+          refuse('500 Internal Server Error', 'internal', 'internal error');
+        });
+    },
+
+    message: (ws: Ws, message: ArrayBuffer, isBinary: boolean) => {
+      const conn = ws.getUserData();
+      if (!conn.bucket.take()) return reply(ws, null, { ok: false, code: 'rate-limited', message: 'too many requests; slow down' });
+      if (isBinary) return reply(ws, null, { ok: false, code: 'bad-request', message: 'binary frames are not part of the protocol' });
+      let raw: unknown;
+      try {
+        raw = JSON.parse(Buffer.from(message).toString('utf8'));
+      } catch {
+        return reply(ws, null, { ok: false, code: 'bad-request', message: 'frame is not valid JSON' });
+      }
+      let req: ParsedRequest;
+      try {
+        req = parseRequest(raw);
+      } catch (err) {
+        return fail(ws, null, err);
+      }
+      void dispatch(ws, req);
+    },
+
+    close: (ws: Ws) => {
+      const conn = ws.getUserData();
+      conn.closed = true;
+      leave(ws);
+    },
+  });
+}
+
+class UpgradeRefused extends Error {
+  constructor(
+    readonly status: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function authorise(query: URLSearchParams, opts: SignalingOptions): Promise<Grant> {
+  if (opts.isDraining()) throw new UpgradeRefused('503 Service Unavailable', 'draining', 'this node is shutting down; reconnect shortly');
+  const token = query.get('token');
+  const roomParam = query.get('room');
+  const room = roomParam === null ? undefined : roomName.safeParse(roomParam);
+  if (room && !room.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', room.error.issues[0]?.message ?? 'invalid room');
+
+  if (token) {
+    let grant;
+    try {
+      grant = await opts.tokens.verify(token);
+    } catch (err) {
+      if (err instanceof TokenError) throw new UpgradeRefused('401 Unauthorized', err.code, err.message);
+      throw err;
+    }
+    if (grant.room === '*') {
+      if (grant.role !== 'admin') throw new UpgradeRefused('403 Forbidden', 'forbidden', 'only admin tokens may name every room');
+      if (!room?.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', 'an admin token needs ?room=');
+      return { role: grant.role, room: room.data, name: grant.name };
+    }
+    if (room?.success && room.data !== grant.room) throw new UpgradeRefused('403 Forbidden', 'forbidden', `this token is for room "${grant.room}"`);
+    return { role: grant.role, room: grant.room, name: grant.name };
+  }
+  if (!room?.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', 'missing ?room=');
+  if (!opts.allowAnonymousViewers) throw new UpgradeRefused('401 Unauthorized', 'token-required', 'this node requires an access token');
+  return { role: 'viewer', room: room.data, name: undefined };
+}

@@ -1,0 +1,30 @@
+import { loadConfig } from '../../src/config/index.js';
+import { startFourcast, type Fourcast } from '../../src/server.js';
+import { freePortRange } from './ports.js';
+import { silentLog } from './pool.js';
+
+/** A whole Fourcast node in the test process, on 127.0.0.1 and free ports. */
+export async function startTestNode(env: Record<string, string> = {}): Promise<Fourcast> {
+  const workers = Number(env.MEDIASOUP_WORKERS ?? 1);
+  const config = loadConfig({
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    WS_HOST: '127.0.0.1',
+    WS_PORT: '0',
+    RTC_LISTEN_IP: '127.0.0.1',
+    RTC_PORT_BASE: String(await freePortRange(workers)),
+    MEDIASOUP_WORKERS: String(workers),
+    LOG_FORMAT: 'json',
+    ROOM_GRACE_SECONDS: '1',
+    DRAIN_GRACE_SECONDS: '1',
+    TOKEN_SECRET: 'test-secret-test-secret-test-secret-0123',
+    // No STUN server on loopback tests: host candidates only.
+    STUN_URLS: 'stun:127.0.0.1:9',
+    ...env,
+  });
+  const node = await startFourcast(config, silentLog);
+  // The default public URL says localhost; tests pin 127.0.0.1 so nothing resolves elsewhere.
+  return Object.assign(Object.create(node) as Fourcast, {
+    urls: { http: node.urls.http.replace('localhost', '127.0.0.1'), ws: node.urls.ws.replace('localhost', '127.0.0.1') },
+  });
+}
