@@ -10,6 +10,7 @@ import { loadUws, type TemplatedApp, type us_listen_socket } from './signaling/u
 import { closeUws, listenUws } from './signaling/listener.js';
 import { attachSignaling } from './signaling/server.js';
 import { RoomManager } from './rooms/roomManager.js';
+import { TurnService } from './turn/service.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/client next to dist/server, or <repo>/dist/client when run from src with tsx. */
@@ -39,6 +40,8 @@ export interface Fourcast {
 export async function startFourcast(config: Config, log: Logger): Promise<Fourcast> {
   const uws = loadUws();
   const tokens = new TokenService(config.auth.tokenSecret);
+  const turn = new TurnService(config.turn, log.child({ component: 'turn' }));
+  log.info({ chain: turn.chain }, 'TURN credential providers');
   const pool = await WorkerPool.create({
     count: config.media.workers,
     logLevel: config.media.logLevel,
@@ -78,6 +81,8 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
     http = await buildHttpApp({
       log,
       clientDir: defaultClientDir,
+      trustProxy: config.http.trustProxy,
+      turn,
       wsUrl: (host, secure) => config.ws.publicUrl ?? `${secure ? 'wss' : 'ws'}://${host}:${bound.port}/ws`,
       notReadyReasons: () => {
         const reasons: string[] = [];

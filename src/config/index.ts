@@ -21,7 +21,7 @@ export interface Config {
   env: RawConfig['NODE_ENV'];
   log: { level: RawConfig['LOG_LEVEL']; format: 'json' | 'pretty' };
   /** publicUrl: undefined means "derive from the bound port" (see server.ts). */
-  http: { host: string; port: number; publicUrl: string | undefined };
+  http: { host: string; port: number; publicUrl: string | undefined; trustProxy: boolean | number | string[] };
   ws: { host: string; port: number; publicUrl: string | undefined };
   media: {
     workers: number;
@@ -125,7 +125,7 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       level: c.LOG_LEVEL,
       format: c.LOG_FORMAT === 'auto' ? (c.NODE_ENV !== 'production' && isTty ? 'pretty' : 'json') : c.LOG_FORMAT,
     },
-    http: { host: c.HTTP_HOST, port: c.HTTP_PORT, publicUrl: c.PUBLIC_URL?.replace(/\/$/, '') },
+    http: { host: c.HTTP_HOST, port: c.HTTP_PORT, publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''), trustProxy: parseTrustProxy(c.TRUST_PROXY) },
     ws: { host: c.WS_HOST, port: c.WS_PORT, publicUrl: c.PUBLIC_WS_URL },
     media: {
       workers,
@@ -160,6 +160,13 @@ function issueToEntry(issue: z.core.$ZodIssue): { variable: string; message: str
   const variable = String(issue.path[0] ?? '(config)');
   // zod's own enum messages list the accepted values; keep them.
   return { variable, message: issue.message };
+}
+
+function parseTrustProxy(v: string): boolean | number | string[] {
+  if (v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 function defaultSecret(): string {

@@ -38,6 +38,11 @@ export const configSchema = z.object({
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`, `pretty`, or `auto` (pretty on a terminal outside production).'),
 
   HTTP_HOST: ip.default('0.0.0.0').describe('Address Fastify (HTTP: client, /api, /metrics, /admin) listens on.'),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(false|true|\d{1,2}|[0-9a-fA-F.:/,\s]+)$/, 'expected false, true, a hop count, or comma-separated proxy addresses/CIDRs')
+    .default('false')
+    .describe('Which X-Forwarded-For hops to believe for client addresses (rate limits): `false`, a hop count, or proxy addresses. `true` trusts any client-supplied header.'),
   HTTP_PORT: port(0).default(3000).describe('HTTP port (0 = any free port).'),
   WS_HOST: ip.default('0.0.0.0').describe('Address the uWebSockets.js signaling/chat server listens on.'),
   WS_PORT: port(0).default(3001).describe('WebSocket port, path `/ws` (0 = any free port).'),

@@ -4,6 +4,8 @@ import fastifyStatic from '@fastify/static';
 import type { Logger } from '../log.js';
 import { healthRoutes, type HealthOptions } from './health.js';
 import { clientConfigRoutes } from './clientConfig.js';
+import { turnRoutes } from './turn.js';
+import type { TurnService } from '../turn/service.js';
 
 export interface HttpAppOptions {
   log: Logger;
@@ -12,8 +14,11 @@ export interface HttpAppOptions {
   wsUrl: (requestHost: string, secure: boolean) => string;
   /** Folder of the built browser client; not served when absent. */
   clientDir?: string | undefined;
-  /** Extra bytes allowed in a JSON body. */
+  /** Largest accepted body, bytes. */
   bodyLimit?: number;
+  turn: TurnService;
+  /** Fastify's trustProxy: which X-Forwarded-For hops are believed. */
+  trustProxy: boolean | number | string[];
 }
 
 /** The HTTP surface: small encapsulated plugins on one Fastify instance. */
@@ -25,10 +30,12 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
       disableRequestLogging: (req) => /^\/(health|ready|metrics)\b/.test(req.url),
     }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
-    trustProxy: true,
+    // A hop count means "believe the last n proxies" (what proxy-addr does for a number).
+    trustProxy: typeof opts.trustProxy === 'number' ? ((_addr: string, hop: number) => hop < (opts.trustProxy as number)) : opts.trustProxy,
   });
   await app.register(healthRoutes, { notReadyReasons: opts.notReadyReasons });
   await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl });
+  await app.register(turnRoutes, { service: opts.turn });
   if (opts.clientDir && fs.existsSync(opts.clientDir)) {
     await app.register(fastifyStatic, { root: opts.clientDir, prefix: '/', index: ['index.html'] });
   }

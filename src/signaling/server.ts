@@ -144,8 +144,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
-      const forwarded = req.getHeader('x-forwarded-for');
-      const remote = forwarded || Buffer.from(res.getRemoteAddressAsText()).toString();
+      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
       let aborted = false;
       res.onAborted(() => (aborted = true));
 

@@ -114,9 +114,9 @@ export class TileGrid {
 
   private renderEmpty(): void {
     this.root.dataset.count = String(this.tiles.size);
-    let empty = this.root.querySelector<HTMLElement>('.empty');
+    const empty = this.root.querySelector<HTMLElement>('.empty');
     if (this.tiles.size === 0) {
-      if (!empty) this.root.append((empty = el('p', 'empty', this.emptyText)));
+      if (!empty) this.root.append(el('p', 'empty', this.emptyText));
     } else empty?.remove();
   }
 }
