@@ -11,6 +11,7 @@ import { closeUws, listenUws } from './signaling/listener.js';
 import { attachSignaling } from './signaling/server.js';
 import { RoomManager } from './rooms/roomManager.js';
 import { TurnService } from './turn/service.js';
+import { Metrics } from './metrics/metrics.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/client next to dist/server, or <repo>/dist/client when run from src with tsx. */
@@ -21,6 +22,7 @@ export interface Fourcast {
   readonly log: Logger;
   readonly pool: WorkerPool;
   readonly tokens: TokenService;
+  readonly metrics: Metrics;
   readonly rooms: RoomManager;
   readonly http: FastifyInstance;
   readonly ws: TemplatedApp;
@@ -40,7 +42,8 @@ export interface Fourcast {
 export async function startFourcast(config: Config, log: Logger): Promise<Fourcast> {
   const uws = loadUws();
   const tokens = new TokenService(config.auth.tokenSecret);
-  const turn = new TurnService(config.turn, log.child({ component: 'turn' }));
+  const metrics = new Metrics();
+  const turn = new TurnService(config.turn, log.child({ component: 'turn' }), { onOutcome: (p, o) => metrics.turnOutcome(p, o) });
   log.info({ chain: turn.chain }, 'TURN credential providers');
   const pool = await WorkerPool.create({
     count: config.media.workers,
@@ -65,8 +68,11 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
       presenceIntervalMs: 1000,
       emptyRoomGraceMs: config.rooms.emptyGraceMs,
     });
+    metrics.attach({ pool, rooms });
+    pool.on('workerdied', () => metrics.workerDeath());
     attachSignaling(ws, {
       rooms,
+      metrics,
       tokens,
       log,
       allowAnonymousViewers: config.auth.allowAnonymousViewers,
@@ -83,6 +89,8 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
       clientDir: defaultClientDir,
       trustProxy: config.http.trustProxy,
       turn,
+      metrics,
+      metricsToken: config.auth.metricsToken,
       wsUrl: (host, secure) => config.ws.publicUrl ?? `${secure ? 'wss' : 'ws'}://${host}:${bound.port}/ws`,
       notReadyReasons: () => {
         const reasons: string[] = [];
@@ -105,6 +113,7 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
       log,
       pool,
       tokens,
+      metrics,
       rooms,
       http: httpApp,
       ws,

@@ -34,7 +34,7 @@ export interface Config {
   };
   rooms: { emptyGraceMs: number };
   drainGraceMs: number;
-  auth: { tokenSecret: string; tokenSecretGenerated: boolean; adminToken: string | undefined; allowAnonymousViewers: boolean };
+  auth: { tokenSecret: string; tokenSecretGenerated: boolean; adminToken: string | undefined; metricsToken: string | undefined; allowAnonymousViewers: boolean };
   turn: {
     twilio: { accountSid: string; authToken: string } | undefined;
     coturn: { secret: string; urls: string[] } | undefined;
@@ -142,6 +142,7 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       tokenSecret: c.TOKEN_SECRET ?? randomSecret(),
       tokenSecretGenerated: !c.TOKEN_SECRET,
       adminToken: c.ADMIN_TOKEN,
+      metricsToken: c.METRICS_TOKEN,
       allowAnonymousViewers: c.ALLOW_ANONYMOUS_VIEWERS,
     },
     turn: {

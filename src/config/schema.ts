@@ -60,6 +60,7 @@ export const configSchema = z.object({
   RTC_PORT_BASE: port(1).default(40000).describe('Worker i listens for WebRTC on UDP+TCP port RTC_PORT_BASE + i.'),
 
   TOKEN_SECRET: z.string().min(32, 'expected at least 32 characters').optional().describe('HMAC secret for access tokens (JWT HS256); random at each start when unset.'),
+  METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional().describe('When set, `/metrics` requires `Authorization: Bearer <token>`.'),
   ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters').optional().describe('Bearer token for `/admin/*`; admin routes are disabled when unset.'),
 
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'expected a Twilio account SID (AC + 32 hex digits)').optional().describe('Twilio account SID for TURN tokens.'),

@@ -6,6 +6,8 @@ import { healthRoutes, type HealthOptions } from './health.js';
 import { clientConfigRoutes } from './clientConfig.js';
 import { turnRoutes } from './turn.js';
 import type { TurnService } from '../turn/service.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { metricsRoutes } from './metrics.js';
 
 export interface HttpAppOptions {
   log: Logger;
@@ -17,6 +19,8 @@ export interface HttpAppOptions {
   /** Largest accepted body, bytes. */
   bodyLimit?: number;
   turn: TurnService;
+  metrics: Metrics;
+  metricsToken: string | undefined;
   /** Fastify's trustProxy: which X-Forwarded-For hops are believed. */
   trustProxy: boolean | number | string[];
 }
@@ -36,6 +40,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(healthRoutes, { notReadyReasons: opts.notReadyReasons });
   await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl });
   await app.register(turnRoutes, { service: opts.turn });
+  await app.register(metricsRoutes, { metrics: opts.metrics, token: opts.metricsToken });
   if (opts.clientDir && fs.existsSync(opts.clientDir)) {
     await app.register(fastifyStatic, { root: opts.clientDir, prefix: '/', index: ['index.html'] });
   }

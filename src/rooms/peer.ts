@@ -31,6 +31,8 @@ export class Peer {
   recvRouter: RoomRouter | undefined;
   /** Holds one of the room's publisher slots. */
   onStage = false;
+  /** A transport of this peer died with its worker; a media reset is due. */
+  mediaLost = false;
   readonly joinedAt = Date.now();
   private closedFlag = false;
 

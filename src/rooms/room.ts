@@ -169,6 +169,8 @@ export class Room extends EventEmitter<RoomEvents> {
     if (direction === 'send') await transport.setMaxIncomingBitrate(4_000_000).catch(() => undefined);
     peer.transports.set(transport.id, { transport, rr, direction });
     transport.observer.once('close', () => peer.transports.delete(transport.id));
+    // mediasoup closes a dead worker's transports before the router reports the loss: remember it.
+    transport.on('routerclose', () => (peer.mediaLost = true));
     return {
       transportId: transport.id,
       iceParameters: transport.iceParameters,
@@ -367,9 +369,15 @@ export class Room extends EventEmitter<RoomEvents> {
 
   private onRouterLost(rr: RoomRouter, wasOrigin: boolean): void {
     for (const peer of this.peers.values()) {
-      const affected = peer.recvRouter === rr || [...peer.transports.values()].some((t) => t.rr === rr);
+      const affected = peer.mediaLost || peer.recvRouter === rr || [...peer.transports.values()].some((t) => t.rr === rr);
       if (!affected) continue;
+      peer.mediaLost = false;
+      // The client rebuilds all of its media after a reset: drop the server side of it too,
+      // so no transport or consumer outlives its client twin.
       peer.forgetMediaOn(rr);
+      if (peer.recvRouter) this.media.release(peer.recvRouter);
+      peer.recvRouter = undefined;
+      peer.closeMedia();
       peer.notify('mediaReset', { reason: wasOrigin ? 'the room’s media server restarted' : 'your media server restarted' });
     }
     this.log.warn({ worker: rr.workerIndex, wasOrigin }, 'media reset sent to affected peers');

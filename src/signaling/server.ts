@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { TokenError, type TokenService } from '../auth/tokens.js';
 import { ProtocolError, parseRequest, roomName, type ErrorCode, type ParsedRequest, type Role } from '../protocol/messages.js';
 import type { Peer } from '../rooms/peer.js';
@@ -20,8 +21,7 @@ export interface SignalingOptions {
   maxPayloadBytes?: number;
   /** Requests per second per connection, and burst. */
   requestRate?: { perSecond: number; burst: number };
-  /** Called with the client-measured join → first frame latency. */
-  onFirstFrame?: (ms: number) => void;
+  metrics: Metrics;
 }
 
 interface Grant {
@@ -61,8 +61,12 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
     ws.cork(() => ws.send(msg));
   };
 
-  const fail = (ws: Ws, id: number | null, err: unknown) => {
-    if (err instanceof ProtocolError) return reply(ws, id ?? err.requestId, { ok: false, code: err.code, message: err.message });
+  const fail = (ws: Ws, id: number | null, err: unknown, method?: string) => {
+    if (err instanceof ProtocolError) {
+      opts.metrics.protocolError(err.code);
+      log.debug({ peer: ws.getUserData().peer?.id, method, code: err.code, msg: err.message }, 'request refused');
+      return reply(ws, id ?? err.requestId, { ok: false, code: err.code, message: err.message });
+    }
     log.error({ err, peer: ws.getUserData().peer?.id }, 'request failed');
     reply(ws, id, { ok: false, code: 'internal', message: 'internal error; the request was not applied' });
   };
@@ -107,7 +111,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
         }
         case 'reportFirstFrame': {
           if (!conn.peer) throw new ProtocolError('not-joined', 'join first');
-          opts.onFirstFrame?.(req.data.milliseconds);
+          opts.metrics.firstFrame(req.data.milliseconds / 1000);
           return reply(ws, req.id, { ok: true, data: {} });
         }
         default: {
@@ -117,7 +121,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
         }
       }
     } catch (err) {
-      fail(ws, req.id, err);
+      fail(ws, req.id, err, req.method);
     }
   }
 
@@ -166,15 +170,17 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
         });
     },
 
+    open: () => opts.metrics.wsConnection(1),
+
     message: (ws: Ws, message: ArrayBuffer, isBinary: boolean) => {
       const conn = ws.getUserData();
-      if (!conn.bucket.take()) return reply(ws, null, { ok: false, code: 'rate-limited', message: 'too many requests; slow down' });
-      if (isBinary) return reply(ws, null, { ok: false, code: 'bad-request', message: 'binary frames are not part of the protocol' });
+      if (!conn.bucket.take()) return fail(ws, null, new ProtocolError('rate-limited', 'too many requests; slow down'));
+      if (isBinary) return fail(ws, null, new ProtocolError('bad-request', 'binary frames are not part of the protocol'));
       let raw: unknown;
       try {
         raw = JSON.parse(Buffer.from(message).toString('utf8'));
       } catch {
-        return reply(ws, null, { ok: false, code: 'bad-request', message: 'frame is not valid JSON' });
+        return fail(ws, null, new ProtocolError('bad-request', 'frame is not valid JSON'));
       }
       let req: ParsedRequest;
       try {
@@ -186,6 +192,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
     },
 
     close: (ws: Ws) => {
+      opts.metrics.wsConnection(-1);
       const conn = ws.getUserData();
       conn.closed = true;
       leave(ws);

@@ -249,6 +249,8 @@ export class Stage {
     this.sendTransport ??= await this.createTransport('send');
     const producer = await this.sendTransport.produce({
       track,
+      // The page owns its camera: a media reset must not stop the track it re-publishes.
+      stopTracks: false,
       appData: { source },
       ...(source === 'camera' ? { encodings: SIMULCAST, codecOptions: { videoGoogleStartBitrate: 1000 } } : { codecOptions: { opusStereo: false, opusDtx: true } }),
     });

@@ -1,0 +1,311 @@
+import type { types as ms } from 'mediasoup';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
+import { errorCodes } from '../protocol/messages.js';
+import type { RoomManager } from '../rooms/roomManager.js';
+import type { TurnOutcome, TurnProviderName } from '../turn/types.js';
+
+/** The live objects read at scrape time. */
+export interface MetricSources {
+  pool: WorkerPool;
+  rooms: RoomManager;
+}
+
+type Labels<L extends string> = Partial<Record<L, string>>;
+type Sample<L extends string> = [labels: Labels<L>, value: number];
+type WorkerUsage = { worker: string; ru: ms.WorkerResourceUsage };
+
+const turnProviders: readonly TurnProviderName[] = ['twilio', 'coturn', 'stun'];
+const turnOutcomes: readonly TurnOutcome[] = ['ok', 'cached', 'error', 'timeout'];
+
+/** Join → first frame spans a LAN tab (0.1 s) to a bad mobile link with TURN fallback (30 s). */
+export const firstFrameBuckets = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30];
+
+/** A worker that does not answer getResourceUsage in time is left out of that scrape rather than stall it. */
+const RESOURCE_USAGE_TIMEOUT_MS = 1000;
+
+/**
+ * Caps the values one label may take. Values outside `known` are kept while
+ * they look like identifiers and fewer than `maxExtra` have been seen; the
+ * rest become "other", so a caller passing free text cannot grow the series.
+ */
+class BoundedLabel {
+  private readonly seen: Set<string>;
+  private extra = 0;
+
+  constructor(
+    known: readonly string[],
+    private readonly maxExtra: number,
+  ) {
+    this.seen = new Set(known);
+  }
+
+  value(v: string): string {
+    if (this.seen.has(v)) return v;
+    if (this.extra >= this.maxExtra || !/^[a-z][a-z0-9_-]{0,31}$/.test(v)) return 'other';
+    this.extra++;
+    this.seen.add(v);
+    return v;
+  }
+}
+
+/**
+ * Fourcast's Prometheus metrics on a registry of their own (never the global
+ * one, so several nodes or tests in one process do not collide). Events the
+ * app sees are pushed through the methods below; state (rooms, peers, media
+ * objects, workers) is read from the live objects at scrape time, so there is
+ * no second bookkeeping that could drift from the truth.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private sources: MetricSources | undefined;
+  private usageInFlight: Promise<WorkerUsage[]> | undefined;
+
+  private readonly chatMessages: Counter<'direction'>;
+  private readonly chatDrops: Counter<'reason'>;
+  private readonly wsConnections: Gauge;
+  private readonly wsBackpressureDrops: Counter;
+  private readonly firstFrameSeconds: Histogram;
+  private readonly turnRequests: Counter<'provider' | 'outcome'>;
+  private readonly workerDeaths: Counter;
+  private readonly protocolErrors: Counter<'code'>;
+  private readonly dropReasons = new BoundedLabel([], 16);
+  private readonly errorCodeLabel = new BoundedLabel(errorCodes, 0);
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    // These three gauges are sum() of their labelled twins (nodejs_active_handles{type} …), and
+    // a gauge named *_total breaks the naming convention (`promtool check metrics` flags it).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
+
+    // ---- pushed by the app ----------------------------------------------------
+    this.chatMessages = new Counter({
+      name: 'fourcast_chat_messages_total',
+      help: 'Chat messages: received from peers (in) and delivered to peers (out).',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.chatDrops = new Counter({
+      name: 'fourcast_chat_messages_dropped_total',
+      help: 'Chat messages refused or not delivered, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.wsConnections = new Gauge({
+      name: 'fourcast_ws_connections',
+      help: 'Open signaling WebSocket connections.',
+      registers,
+    });
+    this.wsBackpressureDrops = new Counter({
+      name: 'fourcast_ws_backpressure_drops_total',
+      help: 'Messages not sent because a WebSocket send buffer was full.',
+      registers,
+    });
+    this.firstFrameSeconds = new Histogram({
+      name: 'fourcast_join_to_first_frame_seconds',
+      help: 'Client-measured time from join to the first decoded video frame.',
+      buckets: firstFrameBuckets,
+      registers,
+    });
+    this.turnRequests = new Counter({
+      name: 'fourcast_turn_requests_total',
+      help: 'TURN credential attempts, by provider and outcome.',
+      labelNames: ['provider', 'outcome'],
+      registers,
+    });
+    this.workerDeaths = new Counter({
+      name: 'fourcast_worker_deaths_total',
+      help: 'mediasoup worker processes that died unexpectedly.',
+      registers,
+    });
+    this.protocolErrors = new Counter({
+      name: 'fourcast_protocol_errors_total',
+      help: 'Error responses sent to signaling clients, by error code.',
+      labelNames: ['code'],
+      registers,
+    });
+    // Series that exist from the start make rate() and absent-series alerts behave.
+    for (const direction of ['in', 'out']) this.chatMessages.inc({ direction }, 0);
+    for (const provider of turnProviders) for (const outcome of turnOutcomes) this.turnRequests.inc({ provider, outcome }, 0);
+    for (const code of errorCodes) this.protocolErrors.inc({ code }, 0);
+
+    // ---- read from live objects at scrape time ---------------------------------
+    this.live('fourcast_rooms', 'Open rooms.', [], (s) => [[{}, openRooms(s).length]]);
+    this.live('fourcast_peers', 'Peers in rooms: publisher = on stage, viewer = everyone else.', ['role'], (s) => {
+      let publishers = 0;
+      let viewers = 0;
+      for (const room of openRooms(s)) {
+        publishers += room.publishers.length;
+        viewers += room.viewerCount;
+      }
+      return [
+        [{ role: 'publisher' }, publishers],
+        [{ role: 'viewer' }, viewers],
+      ];
+    });
+    this.live('fourcast_publishers', 'Peers on stage, all rooms.', [], (s) => [[{}, sum(openRooms(s), (r) => r.publishers.length)]]);
+    this.live('fourcast_producers', 'Open mediasoup producers of publishers, by kind.', ['kind'], (s) => {
+      const n = { audio: 0, video: 0 };
+      for (const room of openRooms(s)) {
+        for (const peer of room.publishers) for (const { producer } of peer.producers.values()) if (!producer.closed) n[producer.kind]++;
+      }
+      return [
+        [{ kind: 'audio' }, n.audio],
+        [{ kind: 'video' }, n.video],
+      ];
+    });
+    this.live('fourcast_consumers', 'Open mediasoup consumers, per worker.', ['worker'], (s) => perWorker(s, (w) => w.consumers));
+    this.live('fourcast_routers', 'Open mediasoup routers, per worker.', ['worker'], (s) => perWorker(s, (w) => w.routers));
+    this.live('fourcast_fanout_routers', 'Routers fed by pipeToRouter: the routers of each room minus its origin.', [], (s) => [
+      [{}, sum(openRooms(s), (r) => Math.max(0, r.media.all().filter((rr) => !rr.closed).length - 1))],
+    ]);
+    this.live('fourcast_worker_cpu_ratio', 'CPU used by a mediasoup worker over the last sample, as a share of one core.', ['worker'], (s) =>
+      perWorker(s, (w) => (w.closed ? 0 : w.cpu)),
+    );
+    this.live('fourcast_worker_up', '1 while the mediasoup worker at this index is running.', ['worker'], (s) => perWorker(s, (w) => (w.closed ? 0 : 1)));
+
+    // One getResourceUsage round trip per worker feeds both metrics; each awaits the shared result
+    // before touching its values, so a scrape never shows a half-filled or stale metric.
+    const cpuSeconds: Counter<'worker' | 'mode'> = new Counter({
+      name: 'fourcast_worker_cpu_seconds_total',
+      help: 'CPU time of the current mediasoup worker process at this index (resets when the worker is replaced).',
+      labelNames: ['worker', 'mode'],
+      registers,
+      collect: async () => {
+        const usage = await this.workerUsage();
+        cpuSeconds.reset();
+        for (const { worker, ru } of usage) {
+          // mediasoup reports ru_utime/ru_stime in milliseconds.
+          cpuSeconds.inc({ worker, mode: 'user' }, ru.ru_utime / 1000);
+          cpuSeconds.inc({ worker, mode: 'system' }, ru.ru_stime / 1000);
+        }
+      },
+    });
+    const maxRss: Gauge<'worker'> = new Gauge({
+      name: 'fourcast_worker_max_resident_memory_bytes',
+      help: 'Peak resident memory of the current mediasoup worker process at this index.',
+      labelNames: ['worker'],
+      registers,
+      collect: async () => {
+        const usage = await this.workerUsage();
+        maxRss.reset();
+        // getrusage on Linux reports ru_maxrss in KiB.
+        for (const { worker, ru } of usage) maxRss.set({ worker }, ru.ru_maxrss * 1024);
+      },
+    });
+  }
+
+  /** Content-Type of `text()`: Prometheus text exposition 0.0.4. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Starts reading rooms, peers and workers from these objects at every scrape. */
+  attach(sources: MetricSources): void {
+    this.sources = sources;
+  }
+
+  /** The exposition text for `GET /metrics`. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  chatMessage(direction: 'in' | 'out', n = 1): void {
+    if (n > 0 && Number.isFinite(n)) this.chatMessages.inc({ direction }, n);
+  }
+
+  /** `reason` should be a short constant such as "rate-limited"; free text is folded into "other". */
+  chatDropped(reason: string): void {
+    this.chatDrops.inc({ reason: this.dropReasons.value(reason) });
+  }
+
+  wsConnection(delta: 1 | -1): void {
+    this.wsConnections.inc(delta);
+  }
+
+  wsBackpressureDrop(): void {
+    this.wsBackpressureDrops.inc();
+  }
+
+  /** Client-reported, so nonsense (negative, NaN) is ignored rather than thrown at the caller. */
+  firstFrame(seconds: number): void {
+    if (seconds >= 0 && Number.isFinite(seconds)) this.firstFrameSeconds.observe(seconds);
+  }
+
+  /** Same signature as TurnService's `onOutcome` hook. */
+  turnOutcome(provider: TurnProviderName, outcome: TurnOutcome): void {
+    this.turnRequests.inc({ provider, outcome });
+  }
+
+  workerDeath(): void {
+    this.workerDeaths.inc();
+  }
+
+  /** Codes outside the protocol's ErrorCode list are counted as "other". */
+  protocolError(code: string): void {
+    this.protocolErrors.inc({ code: this.errorCodeLabel.value(code) });
+  }
+
+  /** A gauge whose samples are recomputed from the attached sources at each scrape. */
+  private live<L extends string>(name: string, help: string, labelNames: readonly L[], read: (s: MetricSources) => Sample<L>[]): void {
+    const gauge: Gauge<L> = new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect: () => {
+        gauge.reset();
+        // Not attached yet: labelled gauges show no series (unknown), unlabelled ones 0.
+        if (!this.sources) return;
+        for (const [labels, value] of read(this.sources)) gauge.set(labels, value);
+      },
+    });
+  }
+
+  /** Resource usage of every live worker, shared by the collects of one scrape. */
+  private workerUsage(): Promise<WorkerUsage[]> {
+    if (!this.sources) return Promise.resolve([]);
+    this.usageInFlight ??= resourceUsage(this.sources.pool).finally(() => {
+      this.usageInFlight = undefined;
+    });
+    return this.usageInFlight;
+  }
+}
+
+function openRooms(s: MetricSources) {
+  return [...s.rooms.rooms.values()].filter((r) => !r.closed);
+}
+
+function sum<T>(items: readonly T[], f: (t: T) => number): number {
+  return items.reduce((acc, t) => acc + f(t), 0);
+}
+
+/** One sample per worker slot; the label is the slot index, stable across worker replacement. */
+function perWorker(s: MetricSources, f: (w: MediaWorker) => number): Sample<'worker'>[] {
+  return s.pool.workers.map((w) => [{ worker: String(w.index) }, f(w)]);
+}
+
+async function resourceUsage(pool: WorkerPool): Promise<WorkerUsage[]> {
+  const live = pool.workers.filter((w) => !w.closed);
+  const results = await Promise.all(
+    live.map(async (w) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), RESOURCE_USAGE_TIMEOUT_MS);
+      });
+      try {
+        const ru = await Promise.race([w.worker.getResourceUsage(), timeout]);
+        return ru && { worker: String(w.index), ru };
+      } catch {
+        // The worker died between the filter and the request: it has no usage to report.
+        return undefined;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return results.filter((r): r is WorkerUsage => r !== undefined);
+}

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import type { Fourcast } from '../../src/server.js';
+import { launchChromium } from '../helpers/browser.js';
+import { decodingAll, openPage, peerIdOf, poll, stageStats } from '../helpers/pages.js';
+import { startTestNode } from '../helpers/server.js';
+import { TestClient } from '../helpers/wsClient.js';
+
+// The live stage in real Chromium (fake camera + mic), on 127.0.0.1:
+// four broadcasters, six viewers spread over two workers, a refused fifth
+// broadcaster, a fuzzing client, a killed worker and a broadcaster leaving.
+const ROOM = 'e2e-stage';
+const VIEWERS = 6;
+
+describe('live stage in Chromium', () => {
+  let node: Fourcast;
+  let browser: Browser;
+  const log: string[] = [];
+  const publishers: Page[] = [];
+  const viewers: Page[] = [];
+  let publisherIds: string[] = [];
+
+  const allViewersDecode = async (ids: string[], timeoutMs: number) => {
+    for (const [i, v] of viewers.entries()) {
+      await poll(() => decodingAll(v, ids), (r) => r.ok, timeoutMs, `viewer ${i} decoding ${ids.length} broadcasters`);
+    }
+  };
+
+  beforeAll(async () => {
+    // Cap of 3 viewers per router: six viewers need routers on both workers.
+    node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '3' });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    if (log.length) console.log(log.slice(0, 40).join('\n'));
+    await browser?.close();
+    await node?.close();
+  });
+
+  it('four broadcasters go live', async () => {
+    for (let i = 0; i < 4; i++) {
+      const token = await node.tokens.mint({ role: 'publisher', room: ROOM, name: `Caster ${i + 1}`, ttlSeconds: 3600 });
+      const page = await openPage(browser, `${node.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, `pub${i}`, log);
+      await page.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+      await page.click('#go-live');
+      await page.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+      publishers.push(page);
+    }
+    publisherIds = (await Promise.all(publishers.map(peerIdOf))) as string[];
+    expect(new Set(publisherIds).size).toBe(4);
+    expect(node.rooms.get(ROOM)!.publishers).toHaveLength(4);
+  });
+
+  it('every viewer decodes video from all four and receives their audio', async () => {
+    for (let i = 0; i < VIEWERS; i++) {
+      viewers.push(await openPage(browser, `${node.urls.http}/watch.html?room=${ROOM}&name=Viewer${i}`, `viewer${i}`, log));
+    }
+    await allViewersDecode(publisherIds, 45_000);
+    for (const v of viewers) expect(await v.locator('#stage .tile').count()).toBe(4);
+  });
+
+  it('spreads viewers over fan-out routers on both workers, and fan-out viewers decode', async () => {
+    const room = node.rooms.get(ROOM)!;
+    const origin = await room.media.origin();
+    const used = room.media.all().filter((rr) => rr.viewers > 0);
+    expect(new Set(used.map((rr) => rr.workerIndex)).size).toBe(2);
+    const fanOutPeers = [...room.peers.values()].filter((p) => p.recvRouter && p.recvRouter !== origin && !p.onStage).map((p) => p.id);
+    expect(fanOutPeers.length).toBeGreaterThan(0);
+    const ids = await Promise.all(viewers.map(peerIdOf));
+    const fanOutViewer = viewers[ids.findIndex((id) => id && fanOutPeers.includes(id))]!;
+    expect(fanOutViewer).toBeDefined();
+    await poll(() => decodingAll(fanOutViewer, publisherIds), (r) => r.ok, 20_000, 'fan-out viewer decoding');
+  });
+
+  it('refuses a fifth broadcaster with the protocol error', async () => {
+    const token = await node.tokens.mint({ role: 'publisher', room: ROOM, name: 'Caster 5', ttlSeconds: 3600 });
+    const fifth = await openPage(browser, `${node.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, 'pub5', log);
+    await fifth.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+    await fifth.click('#go-live');
+    await fifth.waitForFunction(() => (globalThis as any).fourcast.state.error !== null, null, { timeout: 20_000 });
+    expect(await fifth.evaluate(() => (globalThis as any).fourcast.state.error)).toBe('stage-full');
+    expect(await fifth.locator('#toast').textContent()).toMatch(/stage is full/);
+    expect(node.rooms.get(ROOM)!.publishers).toHaveLength(4);
+    await fifth.context().close();
+  });
+
+  it('a client sending thousands of malformed frames affects nobody else', async () => {
+    const fuzzer = await TestClient.connect(`${node.urls.ws}?room=${ROOM}`);
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const methods = ['join', 'consume', 'produce', 'createTransport', 'connectTransport', 'closeProducer', 'leave', 'setPreferredLayers'];
+    for (let i = 0; i < 5000; i++) {
+      const r = rnd(4);
+      if (r === 0) fuzzer.raw(String.fromCharCode(...Array.from({ length: rnd(40) }, () => rnd(256))));
+      else if (r === 1) fuzzer.raw(JSON.stringify({ type: 'request', id: i, method: methods[rnd(methods.length)], data: { producerId: publisherIds[rnd(4)], transportId: 'x', direction: 'send' } }));
+      else fuzzer.raw(JSON.stringify({ type: 'request', id: rnd(3) ? i : null, method: methods[rnd(methods.length)], data: rnd(2) ? [] : 'x' }));
+      if (i % 1000 === 0) await new Promise((res) => setTimeout(res, 10));
+    }
+    fuzzer.close();
+    await allViewersDecode(publisherIds, 20_000);
+    expect(node.rooms.get(ROOM)!.publishers).toHaveLength(4);
+  });
+
+  it('recovers from a SIGKILLed worker without reloading any page', async () => {
+    const room = node.rooms.get(ROOM)!;
+    const origin = await room.media.origin();
+    const victim = origin.worker;
+    const pidBefore = victim.pid;
+    const beforeFrames = await stageStats(viewers[0]!);
+    process.kill(pidBefore, 'SIGKILL');
+    // The pool replaces the worker; the room promotes or rebuilds its origin;
+    // broadcasters re-produce and viewers re-consume, all inside the pages.
+    await poll(async () => node.pool.workers[victim.index]?.pid, (pid) => pid !== undefined && pid !== pidBefore && !node.pool.workers[victim.index]!.closed, 15_000, 'worker replaced');
+    await poll(async () => room.publishers.every((p) => p.producers.size === 2), (ok) => ok, 30_000, 'broadcasters producing again');
+    await allViewersDecode(publisherIds, 30_000);
+    // Same pages, same peers: nothing was reloaded.
+    expect(await peerIdOf(viewers[0]!)).toBeDefined();
+    const after = await stageStats(viewers[0]!);
+    expect(Object.keys(after).sort()).toEqual(Object.keys(beforeFrames).sort());
+  });
+
+  it('a broadcaster who leaves disappears from every viewer', async () => {
+    const leaving = publisherIds[3]!;
+    await publishers[3]!.context().close();
+    for (const v of viewers) {
+      await poll(() => v.locator('#stage .tile').count(), (n) => n === 3, 15_000, 'three tiles');
+      expect(await v.locator(`#stage .tile[data-peer="${leaving}"]`).count()).toBe(0);
+    }
+    await allViewersDecode(publisherIds.slice(0, 3), 20_000);
+  });
+});

@@ -1,0 +1,46 @@
+import type { Browser, Page } from 'playwright-core';
+
+export type PeerStats = Record<string, { framesDecoded: number; audioPackets: number; frameWidth: number }>;
+
+// Page-side code runs in Chromium: `globalThis.fourcast` is what the client exposes.
+export async function stageStats(page: Page): Promise<PeerStats> {
+  return page.evaluate(() => ((globalThis as any).fourcast?.stage?.stats() ?? {}) as Promise<PeerStats>);
+}
+
+export async function peerIdOf(page: Page): Promise<string | undefined> {
+  return page.evaluate(() => (globalThis as any).fourcast?.stage?.info?.peerId as string | undefined);
+}
+
+export async function openPage(browser: Browser, url: string, label: string, log: string[]): Promise<Page> {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => log.push(`[${label}] pageerror ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('404')) log.push(`[${label}] ${m.text()}`);
+  });
+  await page.goto(url);
+  return page;
+}
+
+export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < end) {
+    last = await fn();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+/**
+ * True when, for every expected broadcaster, frames keep being decoded
+ * between two samples (and audio packets arrive): the stream is live, not stale.
+ */
+export async function decodingAll(page: Page, publisherIds: string[], gapMs = 1500): Promise<{ ok: boolean; detail: string }> {
+  const a = await stageStats(page);
+  await new Promise((r) => setTimeout(r, gapMs));
+  const b = await stageStats(page);
+  const bad = publisherIds.filter((id) => !((b[id]?.framesDecoded ?? 0) > (a[id]?.framesDecoded ?? 0) && (b[id]?.audioPackets ?? 0) > (a[id]?.audioPackets ?? 0)));
+  return { ok: bad.length === 0, detail: JSON.stringify({ missing: bad, b }) };
+}
