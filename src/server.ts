@@ -67,16 +67,20 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
       keyFrameRequestDelayMs: config.media.keyFrameRequestDelayMs,
       presenceIntervalMs: 1000,
       emptyRoomGraceMs: config.rooms.emptyGraceMs,
+      chat: config.chat,
+      participantListMax: config.participantListMax,
     });
     metrics.attach({ pool, rooms });
     pool.on('workerdied', () => metrics.workerDeath());
-    attachSignaling(ws, {
+    const signaling = attachSignaling(ws, {
       rooms,
       metrics,
       tokens,
       log,
       allowAnonymousViewers: config.auth.allowAnonymousViewers,
       isDraining: () => draining,
+      maxBufferBytes: config.wsMaxBufferBytes,
+      requestRate: { perSecond: config.wsRequestsPerSecond, burst: config.wsRequestsPerSecond * 4 },
     });
     ws.any('/*', (res) => {
       res.writeStatus('404 Not Found').end('Fourcast WebSocket endpoint is /ws');
@@ -132,6 +136,7 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
         closing ??= (async () => {
           draining = true;
           rooms.closeAll('server shutting down');
+          signaling.close();
           closeUws(socket);
           await httpApp.close();
           pool.close();

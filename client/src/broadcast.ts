@@ -2,6 +2,7 @@ import { boot } from './lib/boot';
 import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
 import { TileGrid } from './lib/tiles';
+import { ChatPanel } from './lib/chat';
 import { $, setStatus, toast } from './lib/ui';
 
 // Broadcaster page: choose camera and mic, preview, go live, stop, mute.
@@ -15,9 +16,11 @@ async function main(): Promise<void> {
   const b = await boot();
   $('#room-name').textContent = b.room;
   const quality = QUALITY[b.params.get('quality') ?? 'hd'] ?? QUALITY.hd!;
+  const chat = new ChatPanel($('#side'), b.signaling);
   const stage = new Stage({
     signaling: b.signaling,
     receive: true,
+    chatSince: () => chat.since(),
     iceServers: b.iceServers,
     ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}),
   });
@@ -114,6 +117,7 @@ async function main(): Promise<void> {
     if (!info.canPublish) toast('This link cannot broadcast: ask the host for a broadcaster link.');
   });
   stage.on('error', ({ message }) => toast(message));
+  stage.on('joined', (info) => chat.onJoined(info));
   stage.on('reset', () => toast('Media server restarted, going live again…', 'info'));
   b.signaling.on('closing', ({ reason }) => toast(`Disconnected: ${reason}`));
   b.signaling.onState((s, detail) => setStatus(s === 'open' ? 'connected' : s === 'connecting' ? 'connecting…' : `offline: ${detail ?? ''}`, s === 'open' ? 'ok' : s === 'connecting' ? 'warn' : 'bad'));

@@ -2,6 +2,7 @@ import { boot } from './lib/boot';
 import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
 import { TileGrid } from './lib/tiles';
+import { ChatPanel } from './lib/chat';
 import { $, setStatus, toast } from './lib/ui';
 
 // Viewer page: up to four tiles, who is speaking, viewer count.
@@ -9,10 +10,12 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const b = await boot();
   $('#room-name').textContent = b.room;
+  const chat = new ChatPanel($('#side'), b.signaling);
   const stage = new Stage({
     signaling: b.signaling,
     ...(b.name ? { name: b.name } : {}),
     receive: true,
+    chatSince: () => chat.since(),
     iceServers: b.iceServers,
     ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}),
   });
@@ -20,6 +23,7 @@ async function main(): Promise<void> {
   stage.on('viewers', ({ count }) => ($('#viewers').textContent = `👁 ${count}`));
   stage.on('joined', (info) => ($('#viewers').textContent = `👁 ${info.viewerCount}`));
   stage.on('error', ({ message }) => toast(message));
+  stage.on('joined', (info) => chat.onJoined(info));
   stage.on('reset', () => toast('Media server restarted, reconnecting video…', 'info'));
   b.signaling.on('closing', ({ reason }) => toast(`Disconnected: ${reason}`));
   b.signaling.on('draining', () => toast('This server is restarting; you will be reconnected.', 'info'));

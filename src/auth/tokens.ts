@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, errors } from 'jose';
 import { z } from 'zod';
 
@@ -11,6 +12,8 @@ export interface Grant {
   name: string;
   /** Expiry, unix seconds. */
   exp: number;
+  /** Token id: what a ban of a token holder applies to. */
+  jti?: string | undefined;
 }
 
 const claimsSchema = z.object({
@@ -18,6 +21,7 @@ const claimsSchema = z.object({
   room: z.string().min(1).max(64),
   name: z.string().min(1).max(64),
   exp: z.number().int(),
+  jti: z.string().max(64).optional(),
 });
 
 export class TokenError extends Error {
@@ -45,6 +49,7 @@ export class TokenService {
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer(ISSUER)
       .setIssuedAt()
+      .setJti(randomUUID())
       .setExpirationTime(Math.floor(Date.now() / 1000) + grant.ttlSeconds)
       .sign(this.key);
   }

@@ -42,7 +42,10 @@ export interface Config {
     ttlSeconds: number;
   };
   redisUrl: string | undefined;
-  chat: { history: number };
+  chat: { history: number; maxLength: number; ratePerSecond: number; burst: number };
+  participantListMax: number;
+  wsMaxBufferBytes: number;
+  wsRequestsPerSecond: number;
   defaultRoom: string;
 }
 
@@ -152,7 +155,10 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       ttlSeconds: c.TURN_TTL_SECONDS,
     },
     redisUrl: c.REDIS_URL,
-    chat: { history: c.CHAT_HISTORY },
+    chat: { history: c.CHAT_HISTORY, maxLength: c.CHAT_MAX_LENGTH, ratePerSecond: c.CHAT_RATE_PER_SECOND, burst: c.CHAT_BURST },
+    participantListMax: c.PARTICIPANT_LIST_MAX,
+    wsMaxBufferBytes: c.WS_MAX_BUFFER_BYTES,
+    wsRequestsPerSecond: c.WS_REQUESTS_PER_SECOND,
     defaultRoom: c.DEFAULT_ROOM,
   };
 }

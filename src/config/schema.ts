@@ -73,6 +73,12 @@ export const configSchema = z.object({
   REDIS_URL: z.url({ message: 'expected a redis:// URL' }).refine((u) => /^rediss?:/.test(u), 'expected a redis:// or rediss:// URL').optional().describe('Joins nodes into a cluster; single node when unset.'),
 
   CHAT_HISTORY: positiveInt(10000).default(25).describe('Chat messages kept per room and sent on join.'),
+  CHAT_MAX_LENGTH: positiveInt(4000).default(500).describe('Longest chat message, in characters after normalisation.'),
+  CHAT_RATE_PER_SECOND: z.coerce.number({ message: 'expected a number' }).positive('expected a positive number').max(1000).default(1).describe('Sustained chat messages per second per participant (moderators are exempt).'),
+  CHAT_BURST: positiveInt(1000).default(5).describe('Chat messages a participant may send in a burst.'),
+  PARTICIPANT_LIST_MAX: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(10000).default(50).describe('Rooms with at most this many people also push the participant list (larger rooms: the count only).'),
+  WS_REQUESTS_PER_SECOND: positiveInt(100000).default(50).describe('Protocol requests per second per connection (burst: 4×); excess requests get `rate-limited`.'),
+  WS_MAX_BUFFER_BYTES: positiveInt(64 * 1024 * 1024).default(512 * 1024).describe('A client whose unsent WebSocket data exceeds this is dropped as too slow (bounded memory per client).'),
   DEFAULT_ROOM: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, _ or -').default('main-stage').describe('Room used in the links printed at start.'),
   FOURCAST_CONFIG_FILE: z.string().min(1).optional().describe('Optional JSON file of these same variables (e.g. `config/production.json`); the environment wins.'),
   ALLOW_ANONYMOUS_VIEWERS: bool.default(true).describe('Viewers may join without a token (rooms can still require one).'),

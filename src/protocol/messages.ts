@@ -68,7 +68,12 @@ const layer = z.number().int().min(0).max(2);
 /** Request payloads, by method. */
 export const requestSchemas = {
   /** First message on a connection. The room and role come from the upgrade (token or query). */
-  join: z.object({ name: displayName.optional(), protocol: z.literal(PROTOCOL_VERSION).optional() }),
+  join: z.object({
+    name: displayName.optional(),
+    protocol: z.literal(PROTOCOL_VERSION).optional(),
+    /** Last chat sequence number this client saw (reconnection): only later events are sent. */
+    chatSince: z.number().int().min(0).optional(),
+  }),
   /** The client's device capabilities; needed before `consume`. */
   setRtpCapabilities: z.object({ rtpCapabilities }),
   createTransport: z.object({ direction: z.enum(['send', 'recv']) }),
@@ -87,6 +92,14 @@ export const requestSchemas = {
   /** Client-measured join → first decoded frame, for the latency histogram. */
   reportFirstFrame: z.object({ milliseconds: z.number().min(0).max(600_000) }),
   leave: z.object({}),
+  /** Raw text; the server normalises it and enforces CHAT_MAX_LENGTH after normalising. */
+  chatSend: z.object({ text: z.string().max(4000) }),
+  /** Catch up after a gap without re-joining. */
+  chatSync: z.object({ since: z.number().int().min(0).optional() }),
+  chatDelete: z.object({ messageId: id }),
+  chatClear: z.object({}),
+  kick: z.object({ peerId: id, reason: z.string().max(200).optional() }),
+  ban: z.object({ peerId: id, reason: z.string().max(200).optional() }),
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -147,6 +160,38 @@ export interface ProducerInfo {
   paused: boolean;
 }
 
+export interface ChatMessage {
+  id: string;
+  seq: number;
+  /** Server time, ms since the epoch. */
+  ts: number;
+  peerId: string;
+  name: string;
+  role: Role;
+  text: string;
+}
+
+export type ChatEvent =
+  | { type: 'message'; seq: number; message: ChatMessage }
+  | { type: 'delete'; seq: number; id: string }
+  | { type: 'clear'; seq: number };
+
+/** Chat state for a (re)joining client: replace everything with `snapshot` when set, then apply `events`. */
+export interface ChatSync {
+  snapshot: ChatMessage[] | null;
+  events: ChatEvent[];
+  /** Events were missed and could not be replayed: the snapshot replaces the client's list. */
+  gap: boolean;
+  lastSeq: number;
+}
+
+export interface ParticipantInfo {
+  peerId: string;
+  name: string;
+  role: Role;
+  onStage: boolean;
+}
+
 export interface PublisherInfo {
   peerId: string;
   name: string;
@@ -182,6 +227,9 @@ export interface ResponseData {
     publishers: PublisherInfo[];
     viewerCount: number;
     maxPublishers: number;
+    chat: ChatSync;
+    /** Whether this peer may delete messages, kick and ban. */
+    moderator: boolean;
   };
   setRtpCapabilities: Record<string, never>;
   createTransport: TransportInfo;
@@ -198,6 +246,12 @@ export interface ResponseData {
   requestKeyFrame: Record<string, never>;
   reportFirstFrame: Record<string, never>;
   leave: Record<string, never>;
+  chatSend: { id: string; seq: number; ts: number };
+  chatSync: ChatSync;
+  chatDelete: Record<string, never>;
+  chatClear: Record<string, never>;
+  kick: Record<string, never>;
+  ban: Record<string, never>;
 }
 
 /** Notification payloads, by name. */
@@ -213,6 +267,11 @@ export interface Notifications {
   activeSpeaker: { peerId: string | null };
   audioLevels: { levels: { peerId: string; volume: number }[] };
   viewerCount: { count: number };
+  /** Who is here, for small rooms only (large rooms get the count alone). */
+  participants: { peers: ParticipantInfo[] };
+  chatMessage: ChatMessage;
+  chatDeleted: { id: string; seq: number };
+  chatCleared: { seq: number };
   /** The peer's media path was lost (worker died): re-create transports, re-produce, re-consume. */
   mediaReset: { reason: string };
   /** The node is draining; reconnect elsewhere after `retryAfterMs`. */

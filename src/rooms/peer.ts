@@ -1,5 +1,6 @@
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
+import { TokenBucket } from '../util/tokenBucket.js';
 import type { RoomRouter } from '../media/roomMedia.js';
 import { notification, type MediaSource, type NotificationName, type Notifications, type Role } from '../protocol/messages.js';
 
@@ -36,13 +37,26 @@ export class Peer {
   readonly joinedAt = Date.now();
   private closedFlag = false;
 
+  /** Chat messages this peer may still send now (moderators are not limited). */
+  readonly chatBucket: TokenBucket;
+
   constructor(
     readonly id: string,
     public name: string,
     readonly role: Role,
     readonly link: PeerLink,
     readonly log: Logger,
-  ) {}
+    /** Identities a ban applies to (token id, client address). */
+    readonly banKeys: string[],
+    chatRate: { perSecond: number; burst: number },
+  ) {
+    this.chatBucket = new TokenBucket(chatRate.perSecond, chatRate.burst);
+  }
+
+  /** Broadcasters host their stage: they may delete messages, kick and ban viewers. */
+  get isModerator(): boolean {
+    return this.role === 'admin' || this.role === 'publisher';
+  }
 
   get closed(): boolean {
     return this.closedFlag;

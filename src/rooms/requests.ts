@@ -22,6 +22,12 @@ const handlers: Handlers = {
   pauseConsumer: async (room, peer, d) => (await room.setConsumerPaused(peer, d.consumerId, true), none),
   setPreferredLayers: async (room, peer, d) => (await room.setPreferredLayers(peer, d), none),
   requestKeyFrame: async (room, peer, d) => (await room.requestKeyFrame(peer, d), none),
+  chatSend: (room, peer, d) => room.sendChat(peer, d.text),
+  chatSync: (room, _peer, d) => room.syncChat(d.since),
+  chatDelete: (room, peer, d) => (room.deleteChat(d.messageId, peer), none),
+  chatClear: (room, peer) => (room.clearChat(peer), none),
+  kick: (room, peer, d) => (room.kick(d.peerId, { by: peer, reason: d.reason }), none),
+  ban: (room, peer, d) => (room.kick(d.peerId, { by: peer, ban: true, reason: d.reason }), none),
 };
 
 export function handleRoomRequest(room: Room, peer: Peer, req: ParsedRequest): Promise<unknown> | unknown {

@@ -6,7 +6,9 @@ import {
   MAX_PUBLISHERS,
   ProtocolError,
   notification,
+  type ChatSync,
   type ConsumerInfo,
+  type ParticipantInfo,
   type NotificationName,
   type Notifications,
   type ParsedRequestData,
@@ -16,6 +18,7 @@ import {
   type TransportInfo,
 } from '../protocol/messages.js';
 import type { Peer } from './peer.js';
+import { ChatLog, normaliseChatText } from '../chat/chatLog.js';
 
 export interface RoomOptions {
   id: string;
@@ -27,6 +30,16 @@ export interface RoomOptions {
   keyFrameRequestDelayMs: number;
   /** Viewer count pushes are throttled to one per this many ms. */
   presenceIntervalMs: number;
+  chat: ChatOptions;
+  /** Rooms up to this many peers also get the participant list. */
+  participantListMax: number;
+}
+
+export interface ChatOptions {
+  history: number;
+  maxLength: number;
+  ratePerSecond: number;
+  burst: number;
 }
 
 interface RoomEvents {
@@ -54,12 +67,17 @@ export class Room extends EventEmitter<RoomEvents> {
   private countTimer: NodeJS.Timeout | undefined;
   private countDirty = false;
   private lastCountSent = -1;
+  private presenceVersion = 0;
+  private lastPresenceSent = -1;
+  readonly chat: ChatLog;
+  private readonly bans = new Set<string>();
   private closedFlag = false;
 
   constructor(private readonly opts: RoomOptions) {
     super();
     this.id = opts.id;
     this.topic = `room/${opts.id}`;
+    this.chat = new ChatLog(opts.chat.history);
     opts.media.on('routerlost', (rr, wasOrigin) => this.onRouterLost(rr, wasOrigin));
     opts.media.on('dominantspeaker', (producerId) => this.onDominantSpeaker(producerId));
     opts.media.on('volumes', (levels) => this.onVolumes(levels));
@@ -92,8 +110,9 @@ export class Room extends EventEmitter<RoomEvents> {
 
   // ---- membership ------------------------------------------------------------
 
-  async join(peer: Peer): Promise<ResponseData['join']> {
+  async join(peer: Peer, chatSince?: number): Promise<ResponseData['join']> {
     if (this.closedFlag) throw new ProtocolError('invalid-state', 'room is closing; join again');
+    if (this.isBanned(peer.banKeys)) throw new ProtocolError('forbidden', 'you are banned from this room');
     const caps = await this.media.rtpCapabilities;
     this.peers.set(peer.id, peer);
     this.scheduleViewerCount();
@@ -108,7 +127,13 @@ export class Room extends EventEmitter<RoomEvents> {
       publishers: this.publisherInfos(),
       viewerCount: this.viewerCount,
       maxPublishers: MAX_PUBLISHERS,
+      chat: this.chat.sync(chatSince),
+      moderator: peer.isModerator,
     };
+  }
+
+  isBanned(keys: string[]): boolean {
+    return keys.some((k) => this.bans.has(k));
   }
 
   leave(peer: Peer): void {
@@ -337,6 +362,57 @@ export class Room extends EventEmitter<RoomEvents> {
     await this.consumerOf(peer, consumerId).requestKeyFrame();
   }
 
+  // ---- chat and moderation -------------------------------------------------------
+
+  sendChat(peer: Peer, raw: string): ResponseData['chatSend'] {
+    const text = normaliseChatText(raw);
+    if (!text) throw new ProtocolError('bad-request', 'message is empty');
+    if ([...text].length > this.opts.chat.maxLength) throw new ProtocolError('too-large', `messages are limited to ${this.opts.chat.maxLength} characters`);
+    if (!peer.isModerator && !peer.chatBucket.take()) throw new ProtocolError('rate-limited', 'you are sending messages too fast; wait a moment');
+    const message = this.chat.append({ peerId: peer.id, name: peer.name, role: peer.role }, text);
+    this.broadcast('chatMessage', message);
+    return { id: message.id, seq: message.seq, ts: message.ts };
+  }
+
+  syncChat(since: number | undefined): ChatSync {
+    return this.chat.sync(since);
+  }
+
+  /** Deletes a message for everyone. `by` is a moderator peer, or undefined for the admin API. */
+  deleteChat(messageId: string, by?: Peer): void {
+    if (by && !by.isModerator) throw new ProtocolError('forbidden', 'only moderators can delete messages');
+    const deleted = this.chat.delete(messageId);
+    if (!deleted) throw new ProtocolError('not-found', `no message ${messageId} in this room's history`);
+    this.broadcast('chatDeleted', deleted);
+  }
+
+  clearChat(by?: Peer): void {
+    if (by && by.role !== 'admin') throw new ProtocolError('forbidden', 'only admins can clear the chat');
+    this.broadcast('chatCleared', this.chat.clear());
+  }
+
+  /** Removes a peer from the room; with `ban`, its token and address cannot come back. */
+  kick(peerId: string, opts: { by?: Peer; ban?: boolean; reason?: string | undefined } = {}): void {
+    const target = this.peers.get(peerId);
+    if (!target) throw new ProtocolError('not-found', `no peer ${peerId} in this room`);
+    const by = opts.by;
+    if (by) {
+      if (!by.isModerator) throw new ProtocolError('forbidden', 'only moderators can remove people');
+      if (target === by) throw new ProtocolError('bad-request', 'you cannot remove yourself; leave instead');
+      if (target.role === 'admin' || (target.isModerator && by.role !== 'admin')) throw new ProtocolError('forbidden', 'only an admin can remove a broadcaster');
+    }
+    if (opts.ban) for (const k of target.banKeys) this.bans.add(k);
+    const reason = opts.reason ?? (opts.ban ? 'banned from this room' : 'removed from this room');
+    this.log.info({ target: peerId, by: by?.id ?? 'admin-api', ban: Boolean(opts.ban) }, 'peer removed');
+    target.notify('closing', { reason, code: opts.ban ? 'banned' : 'kicked' });
+    target.link.close(opts.ban ? 4003 : 4001, reason);
+    this.leave(target);
+  }
+
+  participants(): ParticipantInfo[] {
+    return [...this.peers.values()].map((p) => ({ peerId: p.id, name: p.name, role: p.role, onStage: p.onStage }));
+  }
+
   // ---- lookups -----------------------------------------------------------------
 
   private transportOf(peer: Peer, transportId: string) {
@@ -399,8 +475,9 @@ export class Room extends EventEmitter<RoomEvents> {
     this.broadcast('audioLevels', { levels: out });
   }
 
-  /** Viewer count goes out at most once per interval, and only when it changed. */
+  /** Viewer count (and the participant list of small rooms) go out at most once per interval, only when changed. */
   private scheduleViewerCount(): void {
+    this.presenceVersion++;
     if (this.countTimer) {
       this.countDirty = true;
       return;
@@ -418,9 +495,14 @@ export class Room extends EventEmitter<RoomEvents> {
 
   private sendViewerCount(): void {
     const count = this.viewerCount;
-    if (count === this.lastCountSent) return;
-    this.lastCountSent = count;
-    this.broadcast('viewerCount', { count });
+    if (count !== this.lastCountSent) {
+      this.lastCountSent = count;
+      this.broadcast('viewerCount', { count });
+    }
+    if (this.presenceVersion !== this.lastPresenceSent && this.peers.size <= this.opts.participantListMax) {
+      this.lastPresenceSent = this.presenceVersion;
+      this.broadcast('participants', { peers: this.participants() });
+    }
   }
 }
 

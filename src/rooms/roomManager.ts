@@ -5,7 +5,7 @@ import { RoomMedia } from '../media/roomMedia.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { ResponseData, Role } from '../protocol/messages.js';
 import { Peer, type PeerLink } from './peer.js';
-import { Room } from './room.js';
+import { Room, type ChatOptions } from './room.js';
 
 export interface RoomManagerOptions {
   pool: WorkerPool;
@@ -16,6 +16,8 @@ export interface RoomManagerOptions {
   presenceIntervalMs: number;
   /** An empty room lingers this long (a broadcaster reloading keeps their room). */
   emptyRoomGraceMs: number;
+  chat: ChatOptions;
+  participantListMax: number;
 }
 
 interface RoomManagerEvents {
@@ -48,6 +50,8 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
       publish: this.opts.publish,
       keyFrameRequestDelayMs: this.opts.keyFrameRequestDelayMs,
       presenceIntervalMs: this.opts.presenceIntervalMs,
+      chat: this.opts.chat,
+      participantListMax: this.opts.participantListMax,
     });
     room.on('empty', () => this.scheduleClose(room));
     room.on('close', () => {
@@ -63,14 +67,32 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
   }
 
   /** Creates the peer and joins it to the room (created if needed). */
-  async join(args: { roomId: string; role: Role; name: string; link: PeerLink }): Promise<{ room: Room; peer: Peer; response: ResponseData['join'] }> {
+  async join(args: {
+    roomId: string;
+    role: Role;
+    name: string;
+    link: PeerLink;
+    banKeys: string[];
+    chatSince?: number | undefined;
+  }): Promise<{ room: Room; peer: Peer; response: ResponseData['join'] }> {
     const room = this.getOrCreate(args.roomId);
     clearTimeout(this.emptyTimers.get(room.id));
     this.emptyTimers.delete(room.id);
     const id = randomUUID();
-    const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }));
-    const response = await room.join(peer);
-    return { room, peer, response };
+    const chatRate = { perSecond: this.opts.chat.ratePerSecond, burst: this.opts.chat.burst };
+    const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }), args.banKeys, chatRate);
+    try {
+      const response = await room.join(peer, args.chatSince);
+      return { room, peer, response };
+    } catch (err) {
+      if (room.peers.size === 0) this.scheduleClose(room);
+      throw err;
+    }
+  }
+
+  /** Checked at upgrade, so a banned client is refused before it opens a socket. */
+  isBanned(roomId: string, keys: string[]): boolean {
+    return this.rooms.get(roomId)?.isBanned(keys) ?? false;
   }
 
   closeAll(reason: string): void {

@@ -6,7 +6,7 @@ import type { Peer } from '../rooms/peer.js';
 import type { Room } from '../rooms/room.js';
 import type { RoomManager } from '../rooms/roomManager.js';
 import { handleRoomRequest } from '../rooms/requests.js';
-import { TokenBucket } from './rateLimit.js';
+import { TokenBucket } from '../util/tokenBucket.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from './uws.js';
 import { loadUws } from './uws.js';
 
@@ -22,12 +22,15 @@ export interface SignalingOptions {
   /** Requests per second per connection, and burst. */
   requestRate?: { perSecond: number; burst: number };
   metrics: Metrics;
+  /** Unsent bytes a client may accumulate before it is dropped as too slow. */
+  maxBufferBytes?: number;
 }
 
 interface Grant {
   role: Role;
   room: string;
   name: string | undefined;
+  tokenId: string | undefined;
 }
 
 export interface ConnData {
@@ -38,6 +41,10 @@ export interface ConnData {
   peer: Peer | undefined;
   room: Room | undefined;
   bucket: TokenBucket;
+  banKeys: string[];
+  droppedSlow?: boolean;
+  /** Unsent bytes at the last sweep. */
+  buffered?: number;
 }
 
 type Ws = WebSocket<ConnData>;
@@ -47,10 +54,32 @@ type Ws = WebSocket<ConnData>;
  * validates every frame with the protocol module, dispatches to rooms/, and
  * encodes replies. No business logic lives here.
  */
-export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void {
+export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { close(): void } {
   const uws = loadUws();
   const log = opts.log.child({ component: 'signaling' });
   const rate = opts.requestRate ?? { perSecond: 50, burst: 200 };
+  const maxBuffer = opts.maxBufferBytes ?? 512 * 1024;
+  const conns = new Set<Ws>();
+
+  // Slow readers: uWS buffers what a client has not read yet. Once a client is
+  // past the bound it is dropped with a reason, so one stalled viewer cannot
+  // grow the server's memory. (uWS's own hard cap below catches the rest.)
+  const sweep = setInterval(() => {
+    for (const ws of conns) {
+      const conn = ws.getUserData();
+      if (conn.closed) continue;
+      conn.buffered = ws.getBufferedAmount();
+      if (conn.buffered <= maxBuffer) continue;
+      opts.metrics.wsBackpressureDrop();
+      log.warn({ peer: ws.getUserData().peer?.id, buffered: ws.getBufferedAmount() }, 'dropping a client that does not keep up');
+      ws.getUserData().droppedSlow = true;
+      ws.end(4008, 'too slow: your connection could not keep up with the room');
+      // A stalled reader may never take the close frame either.
+      const t = setTimeout(() => !ws.getUserData().closed && ws.close(), 2000);
+      t.unref();
+    }
+  }, 100);
+  sweep.unref();
 
   const reply = (ws: Ws, id: number | null, payload: { ok: true; data: unknown } | { ok: false; code: ErrorCode; message: string }) => {
     const data = ws.getUserData();
@@ -85,6 +114,8 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
               roomId: conn.grant.room,
               role: conn.grant.role,
               name,
+              banKeys: conn.banKeys,
+              chatSince: req.data.chatSince,
               link: {
                 send: (m) => {
                   if (!conn.closed) ws.cork(() => ws.send(m));
@@ -117,6 +148,10 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
         default: {
           if (!conn.peer || !conn.room) throw new ProtocolError('not-joined', 'join first');
           const data = await handleRoomRequest(conn.room, conn.peer, req);
+          if (req.method === 'chatSend') {
+            opts.metrics.chatMessage('in');
+            opts.metrics.chatMessage('out', conn.room.peers.size);
+          }
           return reply(ws, req.id, { ok: true, data });
         }
       }
@@ -141,7 +176,9 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
     maxPayloadLength: opts.maxPayloadBytes ?? 64 * 1024,
     idleTimeout: 60,
     sendPingsAutomatically: true,
-    maxBackpressure: 4 * 1024 * 1024,
+    // Hard cap: past four times the bound (a burst between sweeps) uWS closes the socket itself.
+    maxBackpressure: 4 * maxBuffer,
+    closeOnBackpressureLimit: 1,
 
     upgrade: (res: HttpResponse, req: HttpRequest, context) => {
       const query = new URLSearchParams(req.getQuery() ?? '');
@@ -160,7 +197,19 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
       authorise(query, opts)
         .then((grant) => {
           if (aborted) return;
-          const data: ConnData = { grant, remote, closed: false, joining: false, peer: undefined, room: undefined, bucket: new TokenBucket(rate.perSecond, rate.burst) };
+          // A token holder is banned by token; an anonymous viewer can only be banned by address.
+          const banKeys = grant.tokenId ? [`tok:${grant.tokenId}`] : [`ip:${remote}`];
+          if (opts.rooms.isBanned(grant.room, banKeys)) return refuse('403 Forbidden', 'banned', 'you are banned from this room');
+          const data: ConnData = {
+            grant,
+            remote,
+            closed: false,
+            joining: false,
+            peer: undefined,
+            room: undefined,
+            bucket: new TokenBucket(rate.perSecond, rate.burst),
+            banKeys,
+          };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         })
         .catch((err: unknown) => {
@@ -170,7 +219,10 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
         });
     },
 
-    open: () => opts.metrics.wsConnection(1),
+    open: (ws: Ws) => {
+      conns.add(ws);
+      opts.metrics.wsConnection(1);
+    },
 
     message: (ws: Ws, message: ArrayBuffer, isBinary: boolean) => {
       const conn = ws.getUserData();
@@ -191,13 +243,24 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): void
       void dispatch(ws, req);
     },
 
-    close: (ws: Ws) => {
+    close: (ws: Ws, code: number) => {
+      conns.delete(ws);
       opts.metrics.wsConnection(-1);
       const conn = ws.getUserData();
+      if (!conn.droppedSlow && code === 1006 && (conn.buffered ?? 0) > maxBuffer / 4) {
+        // uWS's hard cap closed it before the sweep did (the socket is gone, so the
+        // last sweep's reading has to do): still a slow-reader drop.
+        opts.metrics.wsBackpressureDrop();
+        log.warn({ peer: conn.peer?.id }, 'client closed by the backpressure hard cap');
+      }
       conn.closed = true;
       leave(ws);
     },
   });
+
+  return {
+    close: () => clearInterval(sweep),
+  };
 }
 
 class UpgradeRefused extends Error {
@@ -228,12 +291,12 @@ async function authorise(query: URLSearchParams, opts: SignalingOptions): Promis
     if (grant.room === '*') {
       if (grant.role !== 'admin') throw new UpgradeRefused('403 Forbidden', 'forbidden', 'only admin tokens may name every room');
       if (!room?.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', 'an admin token needs ?room=');
-      return { role: grant.role, room: room.data, name: grant.name };
+      return { role: grant.role, room: room.data, name: grant.name, tokenId: grant.jti };
     }
     if (room?.success && room.data !== grant.room) throw new UpgradeRefused('403 Forbidden', 'forbidden', `this token is for room "${grant.room}"`);
-    return { role: grant.role, room: grant.room, name: grant.name };
+    return { role: grant.role, room: grant.room, name: grant.name, tokenId: grant.jti };
   }
   if (!room?.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', 'missing ?room=');
   if (!opts.allowAnonymousViewers) throw new UpgradeRefused('401 Unauthorized', 'token-required', 'this node requires an access token');
-  return { role: 'viewer', room: room.data, name: undefined };
+  return { role: 'viewer', room: room.data, name: undefined, tokenId: undefined };
 }

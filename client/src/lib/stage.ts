@@ -10,6 +10,8 @@ export interface StageOptions {
   receive: boolean;
   iceServers: RTCIceServer[];
   iceTransportPolicy?: RTCIceTransportPolicy;
+  /** Last chat sequence seen, sent on (re)join so only missed chat comes back. */
+  chatSince?: () => number | undefined;
 }
 
 export interface StageEvents {
@@ -107,7 +109,11 @@ export class Stage {
   async start(): Promise<void> {
     this.teardownMedia();
     this.publishers.clear();
-    const info = await this.opts.signaling.request('join', this.opts.name ? { name: this.opts.name } : {});
+    const chatSince = this.opts.chatSince?.();
+    const info = await this.opts.signaling.request('join', {
+      ...(this.opts.name ? { name: this.opts.name } : {}),
+      ...(chatSince !== undefined ? { chatSince } : {}),
+    });
     this.info = info;
     if (!this.device) {
       this.device = new Device();

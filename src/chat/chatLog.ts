@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import type { ChatEvent, ChatMessage, ChatSync } from '../protocol/messages.js';
+
+/**
+ * A room's chat: the last `history` messages plus a bounded journal of
+ * events (message, delete, clear), all numbered by one monotonically
+ * increasing sequence. A reconnecting client hands back the last sequence it
+ * saw and gets exactly the events it missed, or a snapshot and `gap: true`
+ * when they have fallen out of the journal.
+ */
+export class ChatLog {
+  private seq = 0;
+  private messages: ChatMessage[] = [];
+  private events: ChatEvent[] = [];
+
+  constructor(
+    private readonly history: number,
+    /** Journal length: enough to replay a short disconnection at chat speed. */
+    private readonly journal = Math.max(100, history * 4),
+  ) {}
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get size(): number {
+    return this.messages.length;
+  }
+
+  append(from: { peerId: string; name: string; role: ChatMessage['role'] }, text: string): ChatMessage {
+    const message: ChatMessage = { id: randomUUID(), seq: ++this.seq, ts: Date.now(), ...from, text };
+    this.messages.push(message);
+    if (this.messages.length > this.history) this.messages.shift();
+    this.record({ type: 'message', seq: message.seq, message });
+    return message;
+  }
+
+  /** Removes a message; undefined when it is unknown or already gone from history. */
+  delete(id: string): { id: string; seq: number } | undefined {
+    const i = this.messages.findIndex((m) => m.id === id);
+    if (i < 0) return undefined;
+    this.messages.splice(i, 1);
+    const seq = ++this.seq;
+    this.record({ type: 'delete', seq, id });
+    return { id, seq };
+  }
+
+  clear(): { seq: number } {
+    this.messages = [];
+    const seq = ++this.seq;
+    this.record({ type: 'clear', seq });
+    return { seq };
+  }
+
+  /** What a (re)joining client needs: a snapshot, or only the events after `since`. */
+  sync(since?: number): ChatSync {
+    if (since === undefined || since > this.seq) {
+      // A fresh join, or a client that knows a sequence this log never issued (server restarted).
+      return { snapshot: [...this.messages], events: [], gap: since !== undefined && since > this.seq, lastSeq: this.seq };
+    }
+    if (since === this.seq) return { snapshot: null, events: [], gap: false, lastSeq: this.seq };
+    const oldest = this.events[0]?.seq ?? this.seq + 1;
+    if (oldest > since + 1) return { snapshot: [...this.messages], events: [], gap: true, lastSeq: this.seq };
+    return { snapshot: null, events: this.events.filter((e) => e.seq > since), gap: false, lastSeq: this.seq };
+  }
+
+  private record(e: ChatEvent): void {
+    this.events.push(e);
+    if (this.events.length > this.journal) this.events.splice(0, this.events.length - this.journal);
+  }
+}
+
+/**
+ * Chat text as stored and shown: NFC, no control or format characters except
+ * newlines, at most two blank lines in a row, trimmed. The client renders it
+ * as text, never as HTML.
+ */
+export function normaliseChatText(raw: string): string {
+  return raw
+    .normalize('NFC')
+    .replace(/\r\n?/g, '\n')
+    .replace(/[^\P{Cc}\n]|\p{Cf}/gu, '')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
