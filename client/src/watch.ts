@@ -20,6 +20,11 @@ async function main(): Promise<void> {
     ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}),
   });
   const grid = new TileGrid($('#stage'), stage, 'Nobody is on stage yet. Stay tuned.');
+  // Where join → first frame time goes (read by the first-frame benchmark).
+  const marks: Record<string, number> = { booted: Math.round(performance.now() - t0) };
+  b.signaling.onState((s) => s === 'open' && (marks.wsOpen ??= Math.round(performance.now() - t0)));
+  stage.on('joined', () => (marks.joined ??= Math.round(performance.now() - t0)));
+  stage.on('track', ({ kind }) => kind === 'video' && (marks.firstVideoTrack ??= Math.round(performance.now() - t0)));
   stage.on('viewers', ({ count }) => ($('#viewers').textContent = `👁 ${count}`));
   stage.on('joined', (info) => ($('#viewers').textContent = `👁 ${info.viewerCount}`));
   stage.on('error', ({ message }) => toast(message));
@@ -54,7 +59,7 @@ async function main(): Promise<void> {
     void b.signaling.request('reportFirstFrame', { milliseconds: ms }).catch(() => undefined);
   });
 
-  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, grid, firstFrameMs: null };
+  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, grid, firstFrameMs: null, marks };
 }
 
 main().catch((err: unknown) => toast(`Fourcast could not start: ${err instanceof Error ? err.message : String(err)}`));
