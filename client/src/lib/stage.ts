@@ -45,7 +45,7 @@ const SIMULCAST: RTCRtpEncodingParameters[] = [
 export class Stage {
   device: Device | undefined;
   info: ResponseData['join'] | undefined;
-  private recvTransport: types.Transport | undefined;
+  recvTransport: types.Transport | undefined;
   private sendTransport: types.Transport | undefined;
   private readonly consumers = new Map<string, { consumer: types.Consumer; peerId: string }>();
   private readonly consuming = new Set<string>();
