@@ -122,6 +122,7 @@ async function main(): Promise<void> {
   b.signaling.on('closing', ({ reason }) => toast(`Disconnected: ${reason}`));
   b.signaling.onState((s, detail) => setStatus(s === 'open' ? 'connected' : s === 'connecting' ? 'connecting…' : `offline: ${detail ?? ''}`, s === 'open' ? 'ok' : s === 'connecting' ? 'warn' : 'bad'));
   b.signaling.onOpen = () => void stage.start().catch((err: unknown) => toast(`Could not join: ${err instanceof Error ? err.message : String(err)}`));
+  if (b.routerRtpCapabilities) void stage.preload(b.routerRtpCapabilities).catch(() => undefined);
   b.signaling.connect();
 
   try {

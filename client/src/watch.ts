@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       (err: unknown) => toast(err instanceof ServerError ? `${err.code}: ${err.message}` : `Could not join: ${String(err)}`),
     );
   };
+  if (b.routerRtpCapabilities) void stage.preload(b.routerRtpCapabilities).catch(() => undefined);
   b.signaling.connect();
 
   // Browsers block audible autoplay until a gesture: offer one button.

@@ -65,6 +65,7 @@ export class Metrics {
   private readonly chatDrops: Counter<'reason'>;
   private readonly wsConnections: Gauge;
   private readonly wsBackpressureDrops: Counter;
+  private readonly wsMaxBuffered: Gauge;
   private readonly firstFrameSeconds: Histogram;
   private readonly turnRequests: Counter<'provider' | 'outcome'>;
   private readonly workerDeaths: Counter;
@@ -101,7 +102,12 @@ export class Metrics {
     });
     this.wsBackpressureDrops = new Counter({
       name: 'fourcast_ws_backpressure_drops_total',
-      help: 'Messages not sent because a WebSocket send buffer was full.',
+      help: 'Clients dropped because their WebSocket send buffer passed WS_MAX_BUFFER_BYTES.',
+      registers,
+    });
+    this.wsMaxBuffered = new Gauge({
+      name: 'fourcast_ws_max_buffered_bytes',
+      help: 'Largest unsent WebSocket buffer of any client at the last check (bounded by 2 × WS_MAX_BUFFER_BYTES).',
       registers,
     });
     this.firstFrameSeconds = new Histogram({
@@ -228,6 +234,10 @@ export class Metrics {
 
   wsBackpressureDrop(): void {
     this.wsBackpressureDrops.inc();
+  }
+
+  wsMaxBufferedBytes(bytes: number): void {
+    if (Number.isFinite(bytes) && bytes >= 0) this.wsMaxBuffered.set(bytes);
   }
 
   /** Client-reported, so nonsense (negative, NaN) is ignored rather than thrown at the caller. */

@@ -73,6 +73,8 @@ export const requestSchemas = {
     protocol: z.literal(PROTOCOL_VERSION).optional(),
     /** Last chat sequence number this client saw (reconnection): only later events are sent. */
     chatSince: z.number().int().min(0).optional(),
+    /** The device's capabilities when already known (saves the setRtpCapabilities round trip). */
+    rtpCapabilities: rtpCapabilities.optional(),
   }),
   /** The client's device capabilities; needed before `consume`. */
   setRtpCapabilities: z.object({ rtpCapabilities }),

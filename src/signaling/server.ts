@@ -43,8 +43,6 @@ export interface ConnData {
   bucket: TokenBucket;
   banKeys: string[];
   droppedSlow?: boolean;
-  /** Unsent bytes at the last sweep. */
-  buffered?: number;
 }
 
 type Ws = WebSocket<ConnData>;
@@ -63,21 +61,24 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
 
   // Slow readers: uWS buffers what a client has not read yet. Once a client is
   // past the bound it is dropped with a reason, so one stalled viewer cannot
-  // grow the server's memory. (uWS's own hard cap below catches the rest.)
+  // grow the server's memory (uWS's maxBackpressure below caps it between sweeps).
   const sweep = setInterval(() => {
+    let largest = 0;
     for (const ws of conns) {
       const conn = ws.getUserData();
       if (conn.closed) continue;
-      conn.buffered = ws.getBufferedAmount();
-      if (conn.buffered <= maxBuffer) continue;
+      const buffered = ws.getBufferedAmount();
+      if (buffered > largest) largest = buffered;
+      if (conn.droppedSlow || buffered <= maxBuffer) continue;
       opts.metrics.wsBackpressureDrop();
-      log.warn({ peer: ws.getUserData().peer?.id, buffered: ws.getBufferedAmount() }, 'dropping a client that does not keep up');
-      ws.getUserData().droppedSlow = true;
+      log.warn({ peer: conn.peer?.id, buffered }, 'dropping a client that does not keep up');
+      conn.droppedSlow = true;
       ws.end(4008, 'too slow: your connection could not keep up with the room');
       // A stalled reader may never take the close frame either.
       const t = setTimeout(() => !ws.getUserData().closed && ws.close(), 2000);
       t.unref();
     }
+    opts.metrics.wsMaxBufferedBytes(largest);
   }, 100);
   sweep.unref();
 
@@ -132,6 +133,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
           }
           conn.peer = joined.peer;
           conn.room = joined.room;
+          if (req.data.rtpCapabilities) joined.room.setRtpCapabilities(joined.peer, { rtpCapabilities: req.data.rtpCapabilities });
           ws.subscribe(joined.room.topic);
           joined.peer.log.info({ name }, 'peer joined');
           return reply(ws, req.id, { ok: true, data: joined.response });
@@ -176,9 +178,10 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
     maxPayloadLength: opts.maxPayloadBytes ?? 64 * 1024,
     idleTimeout: 60,
     sendPingsAutomatically: true,
-    // Hard cap: past four times the bound (a burst between sweeps) uWS closes the socket itself.
-    maxBackpressure: 4 * maxBuffer,
-    closeOnBackpressureLimit: 1,
+    // Hard cap: past twice the bound uWS stops queueing for this socket (what it
+    // misses, chat replays on reconnect), and the next sweep drops it with a reason.
+    maxBackpressure: 2 * maxBuffer,
+    closeOnBackpressureLimit: 0,
 
     upgrade: (res: HttpResponse, req: HttpRequest, context) => {
       const query = new URLSearchParams(req.getQuery() ?? '');
@@ -243,16 +246,10 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
       void dispatch(ws, req);
     },
 
-    close: (ws: Ws, code: number) => {
+    close: (ws: Ws) => {
       conns.delete(ws);
       opts.metrics.wsConnection(-1);
       const conn = ws.getUserData();
-      if (!conn.droppedSlow && code === 1006 && (conn.buffered ?? 0) > maxBuffer / 4) {
-        // uWS's hard cap closed it before the sweep did (the socket is gone, so the
-        // last sweep's reading has to do): still a slow-reader drop.
-        opts.metrics.wsBackpressureDrop();
-        log.warn({ peer: conn.peer?.id }, 'client closed by the backpressure hard cap');
-      }
       conn.closed = true;
       leave(ws);
     },

@@ -8,6 +8,8 @@ export interface Boot {
   signaling: Signaling;
   iceServers: RTCIceServer[];
   iceTransportPolicy: RTCIceTransportPolicy | undefined;
+  /** The routers' capabilities, when the server publishes them: the device loads before the socket opens. */
+  routerRtpCapabilities: unknown;
 }
 
 /** Reads the page's link (room, token, name), the server's client config and ICE servers. */
@@ -15,17 +17,17 @@ export async function boot(): Promise<Boot> {
   const params = new URLSearchParams(location.search);
   const room = params.get('room') ?? 'main-stage';
   const token = params.get('token');
-  const cfgRes = await fetch('/api/client-config');
+  // Both at once: every round trip here delays the first frame.
+  const [cfgRes, iceServers] = await Promise.all([
+    fetch('/api/client-config'),
+    // TURN/STUN credentials are short-lived: fetched fresh for every page. Without
+    // them, direct (host candidate) connectivity still works.
+    fetch('/api/turn')
+      .then(async (r) => (r.ok ? ((await r.json()) as { iceServers: RTCIceServer[] }).iceServers : []))
+      .catch(() => [] as RTCIceServer[]),
+  ]);
   if (!cfgRes.ok) throw new Error(`server configuration unavailable (HTTP ${cfgRes.status})`);
-  const cfg = (await cfgRes.json()) as { wsUrl: string };
-  // TURN/STUN credentials are short-lived: fetched fresh for every page.
-  let iceServers: RTCIceServer[] = [];
-  try {
-    const turn = await fetch('/api/turn');
-    if (turn.ok) iceServers = ((await turn.json()) as { iceServers: RTCIceServer[] }).iceServers;
-  } catch {
-    // Direct (host candidate) connectivity still works without them.
-  }
+  const cfg = (await cfgRes.json()) as { wsUrl: string; routerRtpCapabilities?: unknown };
   const q = new URLSearchParams({ room });
   if (token) q.set('token', token);
   return {
@@ -36,5 +38,6 @@ export async function boot(): Promise<Boot> {
     signaling: new Signaling(`${cfg.wsUrl}?${q.toString()}`),
     iceServers,
     iceTransportPolicy: params.get('relay') === '1' ? 'relay' : undefined,
+    routerRtpCapabilities: cfg.routerRtpCapabilities,
   };
 }

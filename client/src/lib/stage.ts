@@ -105,24 +105,38 @@ export class Stage {
     this.emit('error', { message });
   }
 
+  /** Loads the device ahead of joining when the router capabilities are known from the page's config. */
+  preload(routerRtpCapabilities: unknown): Promise<void> {
+    this.deviceReady ??= (async () => {
+      const device = new Device();
+      await device.load({ routerRtpCapabilities: routerRtpCapabilities as types.RtpCapabilities });
+      this.device = device;
+    })();
+    return this.deviceReady;
+  }
+  private deviceReady: Promise<void> | undefined;
+
   /** Joins (or re-joins after a reconnection) and sets up media. */
   async start(): Promise<void> {
     this.teardownMedia();
     this.publishers.clear();
     const chatSince = this.opts.chatSince?.();
+    await this.deviceReady?.catch(() => undefined);
+    const preloaded = this.device?.loaded ? this.device : undefined;
     const info = await this.opts.signaling.request('join', {
       ...(this.opts.name ? { name: this.opts.name } : {}),
       ...(chatSince !== undefined ? { chatSince } : {}),
+      ...(preloaded ? { rtpCapabilities: preloaded.rtpCapabilities as never } : {}),
     });
     this.info = info;
-    if (!this.device) {
+    if (!this.device?.loaded) {
       this.device = new Device();
       await this.device.load({ routerRtpCapabilities: info.routerRtpCapabilities as types.RtpCapabilities });
     }
     for (const p of info.publishers) this.publishers.set(p.peerId, { name: p.name, producers: new Map(p.producers.map((x) => [x.producerId, x])) });
     this.emit('joined', info);
     for (const p of info.publishers) this.emit('publisherJoined', { peerId: p.peerId, name: p.name });
-    await this.opts.signaling.request('setRtpCapabilities', { rtpCapabilities: this.device.rtpCapabilities as never });
+    if (!preloaded) await this.opts.signaling.request('setRtpCapabilities', { rtpCapabilities: this.device.rtpCapabilities as never });
     await this.setupMedia();
   }
 
