@@ -108,6 +108,7 @@ describe('Metrics (names, types, labels)', () => {
     fourcast_chat_messages_dropped_total: 'counter',
     fourcast_ws_connections: 'gauge',
     fourcast_ws_backpressure_drops_total: 'counter',
+    fourcast_ws_max_buffered_bytes: 'gauge',
     fourcast_join_to_first_frame_seconds: 'histogram',
     fourcast_turn_requests_total: 'counter',
     fourcast_worker_deaths_total: 'counter',
