@@ -60,6 +60,13 @@ node -e '
   console.log("[setup] uWebSockets.js native binary loads");
 '
 
+if [ "$want_test" = 1 ]; then
+  step "k6 (load-test smoke in the test suite)"
+  # A Go build the first time (minutes), then found in $(go env GOPATH)/bin.
+  # Without Go the k6 tests are reported as skipped, never as passed.
+  bash scripts/k6/install.sh || echo "[setup] k6 not installed: test/loadtest will be skipped (see loadtest/README.md)"
+fi
+
 step "build (server + client)"
 npm run --silent build
 

@@ -44,18 +44,24 @@ async function main(): Promise<void> {
 
   // First signal drains (no new joins, clients told, grace period); a second one closes at once.
   let stopping = false;
+  const shutdownFailed = (err: unknown) => {
+    log.error({ err }, 'shutdown failed');
+    process.exit(1);
+  };
   const stop = (signal: string) => {
     if (stopping) {
       log.warn({ signal }, 'second signal: closing now');
-      void node.close().then(() => process.exit(0));
+      void node.close().then(() => process.exit(0), shutdownFailed);
       return;
     }
     stopping = true;
     log.info({ signal, graceMs: config.drainGraceMs }, 'draining before shutdown');
+    // Backstop: a close that hangs (a stuck request, a worker that does not exit) must not keep the node up.
+    setTimeout(() => shutdownFailed(new Error('shutdown did not finish within 10 s after the grace period')), config.drainGraceMs + 10_000).unref();
     void node
       .drain()
       .then(() => node.close())
-      .then(() => process.exit(0));
+      .then(() => process.exit(0), shutdownFailed);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

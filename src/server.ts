@@ -5,11 +5,13 @@ import type { Config } from './config/index.js';
 import type { Logger } from './log.js';
 import { TokenService } from './auth/tokens.js';
 import { WorkerPool } from './media/workerPool.js';
+import { mediaCodecs } from './media/codecs.js';
 import { buildHttpApp } from './http/app.js';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './signaling/uws.js';
 import { closeUws, listenUws } from './signaling/listener.js';
 import { attachSignaling } from './signaling/server.js';
 import { RoomManager } from './rooms/roomManager.js';
+import { MediaProbes } from './rooms/probes.js';
 import { TurnService } from './turn/service.js';
 import { Metrics } from './metrics/metrics.js';
 
@@ -88,14 +90,30 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
     const bound = await listenUws(ws, config.ws.host, config.ws.port);
     listenSocket = bound.socket;
 
+    // Known once the HTTP server is bound (HTTP_PORT=0 picks a port); read by the admin token links.
+    const publicHttp: { url?: string } = {};
+    const adminToken = config.auth.adminToken;
+    if (adminToken) log.info('admin routes enabled at /admin/* (Authorization: Bearer <ADMIN_TOKEN>)');
+    else log.info('admin routes disabled: ADMIN_TOKEN is not set');
+    // Every router is created from the same codec list, so one probe router tells
+    // browsers the capabilities before they join (their device loads while the socket opens).
+    const probe = await pool.workers[0]!.worker.createRouter({ mediaCodecs });
+    const routerRtpCapabilities = probe.rtpCapabilities;
+    probe.close();
     http = await buildHttpApp({
       log,
       clientDir: defaultClientDir,
       trustProxy: config.http.trustProxy,
       turn,
+      turnRatePerMinute: config.http.turnRatePerMinute,
       metrics,
       metricsToken: config.auth.metricsToken,
+      admin: adminToken ? { token: adminToken, rooms, pool, tokens, publicUrl: () => publicHttp.url } : undefined,
+      mediaTools: adminToken
+        ? { token: adminToken, probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress, log: log.child({ component: 'probes' }) }) }
+        : undefined,
       wsUrl: (host, secure) => config.ws.publicUrl ?? `${secure ? 'wss' : 'ws'}://${host}:${bound.port}/ws`,
+      routerRtpCapabilities,
       notReadyReasons: () => {
         const reasons: string[] = [];
         if (draining) reasons.push('draining');
@@ -107,6 +125,7 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
     const address = await http.listen({ host: config.http.host, port: config.http.port });
     const httpPort = Number(new URL(address).port);
     const httpUrl = config.http.publicUrl ?? `http://localhost:${httpPort}`;
+    publicHttp.url = httpUrl;
     const wsUrl = config.ws.publicUrl ?? `${new URL(httpUrl).protocol === 'https:' ? 'wss' : 'ws'}://${new URL(httpUrl).hostname}:${bound.port}/ws`;
 
     const httpApp = http;

@@ -49,8 +49,16 @@ async function main(): Promise<void> {
       const ms = await p.waitForFunction(() => (globalThis as any).fourcast?.firstFrameMs ?? null, null, { timeout: 30_000, polling: 50 });
       samples.push(Number(await ms.jsonValue()));
       marks.push(await p.evaluate(() => (globalThis as any).fourcast.marks));
-      if (i < AUDIENCE) pages.push(p);
-      else await ctx.close();
+      // Each measured viewer leaves again: on two cores every extra rendering page
+      // would slow the next join (the browsers share the CPU with the SFU).
+      await ctx.close();
+    }
+    // Then an audience stays for the CPU sample.
+    for (let i = 0; i < AUDIENCE; i++) {
+      const p = await (await browser.newContext()).newPage();
+      await p.goto(`${base}/watch.html?room=${ROOM}&name=Audience${i}`);
+      await p.waitForFunction(() => (globalThis as any).fourcast?.firstFrameMs ?? null, null, { timeout: 30_000, polling: 100 });
+      pages.push(p);
     }
     const sorted = [...samples].sort((a, b) => a - b);
 
@@ -79,7 +87,8 @@ async function main(): Promise<void> {
       `| join → first frame p50 | ${result.joinToFirstFrameMs.p50} ms |`,
       `| join → first frame p95 | ${result.joinToFirstFrameMs.p95} ms |`,
       `| median step times (ms from page start) | ${Object.entries(result.breakdownMedianMs).map(([k, v]) => `${k} ${v}`).join(', ')}, first frame ${result.joinToFirstFrameMs.p50} |`,
-      `| joins measured | ${JOINS} (loopback, ${WORKERS} workers, 4 broadcasters live) |`,
+      `| joins measured | ${JOINS}, one at a time (loopback, ${WORKERS} workers, 4 broadcasters live) |`,
+      `| CPU sample | ${SAMPLE_S} s with 4 broadcasters and ${AUDIENCE} viewers |`,
       `| server CPU, Node process | ${(shares[0]! * 100).toFixed(1)} % of a core |`,
       `| server CPU, mediasoup workers | ${shares.slice(1).map((s) => `${(s * 100).toFixed(1)} %`).join(' + ')} |`,
       `| machine | ${result.machine.cores} cores, ${result.machine.cpu} |`,

@@ -21,7 +21,7 @@ export interface Config {
   env: RawConfig['NODE_ENV'];
   log: { level: RawConfig['LOG_LEVEL']; format: 'json' | 'pretty' };
   /** publicUrl: undefined means "derive from the bound port" (see server.ts). */
-  http: { host: string; port: number; publicUrl: string | undefined; trustProxy: boolean | number | string[] };
+  http: { host: string; port: number; publicUrl: string | undefined; trustProxy: boolean | number | string[]; turnRatePerMinute: number };
   ws: { host: string; port: number; publicUrl: string | undefined };
   media: {
     workers: number;
@@ -128,7 +128,7 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       level: c.LOG_LEVEL,
       format: c.LOG_FORMAT === 'auto' ? (c.NODE_ENV !== 'production' && isTty ? 'pretty' : 'json') : c.LOG_FORMAT,
     },
-    http: { host: c.HTTP_HOST, port: c.HTTP_PORT, publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''), trustProxy: parseTrustProxy(c.TRUST_PROXY) },
+    http: { host: c.HTTP_HOST, port: c.HTTP_PORT, publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''), trustProxy: parseTrustProxy(c.TRUST_PROXY), turnRatePerMinute: c.TURN_RATE_PER_MINUTE },
     ws: { host: c.WS_HOST, port: c.WS_PORT, publicUrl: c.PUBLIC_WS_URL },
     media: {
       workers,

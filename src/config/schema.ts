@@ -68,6 +68,7 @@ export const configSchema = z.object({
   TURN_SECRET: z.string().min(8, 'expected at least 8 characters').optional().describe('coturn `static-auth-secret` for REST credentials.'),
   TURN_URLS: urlList(['turn', 'turns']).optional().describe('Comma-separated TURN URLs served with coturn credentials.'),
   STUN_URLS: urlList(['stun', 'stuns']).default(['stun:stun.l.google.com:19302']).describe('Comma-separated STUN URLs (the STUN-only fallback).'),
+  TURN_RATE_PER_MINUTE: positiveInt(100000).default(30).describe('`GET /api/turn` requests per client address per minute (raise it when many users share one NAT).'),
   TURN_TTL_SECONDS: positiveInt(86400).default(3600).describe('Lifetime of TURN credentials.'),
 
   REDIS_URL: z.url({ message: 'expected a redis:// URL' }).refine((u) => /^rediss?:/.test(u), 'expected a redis:// or rediss:// URL').optional().describe('Joins nodes into a cluster; single node when unset.'),

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
 import type { Logger } from '../log.js';
 import { healthRoutes, type HealthOptions } from './health.js';
 import { clientConfigRoutes } from './clientConfig.js';
@@ -8,21 +9,30 @@ import { turnRoutes } from './turn.js';
 import type { TurnService } from '../turn/service.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { metricsRoutes } from './metrics.js';
+import { ADMIN_SECURITY_SCHEME, adminRoutes, type AdminRoutesOptions } from './admin.js';
+import { mediaToolsRoutes, type MediaToolsOptions } from './mediaTools.js';
 
 export interface HttpAppOptions {
   log: Logger;
   notReadyReasons: HealthOptions['notReadyReasons'];
   /** The WebSocket URL browsers connect to, given the host they loaded the page from. */
   wsUrl: (requestHost: string, secure: boolean) => string;
+  /** Capabilities shared by every router (same codec list), published to browsers. */
+  routerRtpCapabilities: unknown;
   /** Folder of the built browser client; not served when absent. */
   clientDir?: string | undefined;
   /** Largest accepted body, bytes. */
   bodyLimit?: number;
   turn: TurnService;
+  turnRatePerMinute: number;
   metrics: Metrics;
   metricsToken: string | undefined;
   /** Fastify's trustProxy: which X-Forwarded-For hops are believed. */
   trustProxy: boolean | number | string[];
+  /** `/admin/*` routes; not registered at all when undefined (no ADMIN_TOKEN). */
+  admin?: AdminRoutesOptions | undefined;
+  /** `/admin/rooms/:room/{ingest,probes}` load-test media tools; same bearer token as `admin`. */
+  mediaTools?: MediaToolsOptions | undefined;
 }
 
 /** The HTTP surface: small encapsulated plugins on one Fastify instance. */
@@ -37,10 +47,33 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     // A hop count means "believe the last n proxies" (what proxy-addr does for a number).
     trustProxy: typeof opts.trustProxy === 'number' ? ((_addr: string, hop: number) => hop < (opts.trustProxy as number)) : opts.trustProxy,
   });
+  // Before any route: @fastify/swagger collects every route registered after it (with its schema).
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Fourcast HTTP API',
+        version: '1',
+        description: 'Control plane of a Fourcast node: health, TURN credentials, Prometheus metrics and (when ADMIN_TOKEN is set) the admin routes.',
+      },
+      tags: [
+        { name: 'admin', description: 'Operator routes; `Authorization: Bearer <ADMIN_TOKEN>`' },
+        { name: 'public', description: 'Routes for browsers, balancers and scrapers' },
+      ],
+      components: {
+        securitySchemes: {
+          [ADMIN_SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN of the node, as `Authorization: Bearer <ADMIN_TOKEN>`' },
+        },
+      },
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes, { notReadyReasons: opts.notReadyReasons });
-  await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl });
-  await app.register(turnRoutes, { service: opts.turn });
+  await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl, routerRtpCapabilities: opts.routerRtpCapabilities });
+  await app.register(turnRoutes, { service: opts.turn, rateLimit: { max: opts.turnRatePerMinute, windowMs: 60_000 } });
   await app.register(metricsRoutes, { metrics: opts.metrics, token: opts.metricsToken });
+  if (opts.admin) await app.register(adminRoutes, opts.admin);
+  if (opts.mediaTools) await app.register(mediaToolsRoutes, opts.mediaTools);
   if (opts.clientDir && fs.existsSync(opts.clientDir)) {
     await app.register(fastifyStatic, { root: opts.clientDir, prefix: '/', index: ['index.html'] });
   }

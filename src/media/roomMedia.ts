@@ -100,6 +100,13 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     return rr;
   }
 
+  /** Places a receiving peer on the origin router itself, bypassing fan-out (load probes). Call `release` when it leaves. */
+  async placeOnOrigin(): Promise<RoomRouter> {
+    const rr = await this.originReady;
+    rr.viewers++;
+    return rr;
+  }
+
   release(rr: RoomRouter): void {
     rr.viewers = Math.max(0, rr.viewers - 1);
   }

@@ -8,6 +8,7 @@ import {
   notification,
   type ChatSync,
   type ConsumerInfo,
+  type MediaSource,
   type ParticipantInfo,
   type NotificationName,
   type Notifications,
@@ -225,12 +226,22 @@ export class Room extends EventEmitter<RoomEvents> {
     }
     const t = this.transportOf(peer, req.transportId);
     if (t.direction !== 'send') throw new ProtocolError('bad-request', 'produce needs a send transport');
+    const producer = await this.produceOn(peer, t.transport, { kind: req.kind, rtpParameters: req.rtpParameters as ms.RtpParameters, source: req.source });
+    return { producerId: producer.id };
+  }
+
+  /**
+   * Puts `peer` on stage (stage-full past four) and produces on `transport`, a
+   * transport of the origin router: a browser's send transport, or a
+   * server-side RTP ingest (rooms/probes.ts). Viewers get `newProducer`.
+   */
+  async produceOn(peer: Peer, transport: ms.Transport, req: { kind: ms.MediaKind; rtpParameters: ms.RtpParameters; source: MediaSource }): Promise<ms.Producer> {
     this.takeStageSlot(peer);
 
     const producer = await mediasoupCall(() =>
-      t.transport.produce({
+      transport.produce({
         kind: req.kind,
-        rtpParameters: req.rtpParameters as ms.RtpParameters,
+        rtpParameters: req.rtpParameters,
         keyFrameRequestDelay: this.opts.keyFrameRequestDelayMs,
         appData: { peerId: peer.id, source: req.source },
       }),
@@ -244,7 +255,7 @@ export class Room extends EventEmitter<RoomEvents> {
     await this.media.addProducer(producer);
     if (producer.closed) throw new ProtocolError('invalid-state', 'producer closed while starting');
     this.broadcast('newProducer', producerInfo(peer, producer.id, req.source, producer));
-    return { producerId: producer.id };
+    return producer;
   }
 
   closeProducer(peer: Peer, { producerId }: ParsedRequestData<'closeProducer'>): void {

@@ -1,0 +1,401 @@
+import fs from 'node:fs';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { buildHttpApp } from '../../src/http/app.js';
+import type { AdminRoutesOptions } from '../../src/http/admin.js';
+import { TokenService } from '../../src/auth/tokens.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { ProtocolError } from '../../src/protocol/messages.js';
+import { TurnService } from '../../src/turn/service.js';
+import { captureLog } from '../helpers/captureLog.js';
+
+const ADMIN = 'admin-token-for-unit-tests-0123';
+const auth = { authorization: `Bearer ${ADMIN}` };
+const tokens = new TokenService('unit-test-secret-unit-test-secret-0123');
+
+/** Stand-ins with the shape the admin routes read; every mutation is a spy. */
+function fakes() {
+  const peer = (id: string, role: 'publisher' | 'viewer', onStage: boolean, recvWorker?: number) => ({
+    id,
+    name: id.toUpperCase(),
+    role,
+    onStage,
+    producers: new Map(onStage ? [['prod-1', {}]] : []),
+    consumers: new Map(recvWorker === undefined ? [] : [['cons-1', {}]]),
+    recvRouter: recvWorker === undefined ? undefined : { workerIndex: recvWorker },
+    joinedAt: Date.UTC(2030, 0, 1),
+  });
+  const host = peer('host', 'publisher', true);
+  const vera = peer('vera', 'viewer', false, 1);
+  const origin = { workerIndex: 0, viewers: 0 };
+  const fanOut = { workerIndex: 1, viewers: 1 };
+  const room = {
+    id: 'stage-1',
+    closed: false,
+    createdAt: Date.UTC(2030, 0, 1, 12),
+    peers: new Map<string, unknown>([
+      ['host', host],
+      ['vera', vera],
+    ]),
+    publishers: [host],
+    viewerCount: 1,
+    chat: { size: 3, lastSeq: 7 },
+    media: { all: () => [origin, fanOut], origin: async () => origin },
+    close: vi.fn(),
+    kick: vi.fn(),
+    mute: vi.fn(async () => 1),
+    clearChat: vi.fn(),
+    deleteChat: vi.fn(),
+  };
+  const roomMap = new Map<string, unknown>([['stage-1', room]]);
+  const rooms = { rooms: roomMap, get: (id: string) => roomMap.get(id) };
+  const worker = (index: number) => ({
+    index,
+    pid: 1000 + index,
+    port: 40000 + index,
+    closed: index === 1,
+    consumers: 5 * index,
+    routers: 1,
+    transports: 2,
+    cpu: 0.25,
+    worker: { getResourceUsage: vi.fn(async () => ({ ru_utime: 120, ru_stime: 30, ru_maxrss: 51200, ru_ixrss: 0 })) },
+  });
+  const pool = { workers: [worker(0), worker(1)] };
+  const mintSpy = vi.spyOn(tokens, 'mint');
+  return { room, rooms, pool, host, vera, mintSpy };
+}
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await app?.close();
+  app = undefined;
+});
+
+async function build(admin: Partial<AdminRoutesOptions> | undefined, f = fakes()) {
+  const log = captureLog().log;
+  app = await buildHttpApp({
+    log,
+    notReadyReasons: () => [],
+    wsUrl: () => 'ws://127.0.0.1:1/ws',
+    routerRtpCapabilities: {},
+    turn: new TurnService({ twilio: undefined, coturn: undefined, stunUrls: ['stun:stun.example.test:3478'], ttlSeconds: 600 }, log),
+    turnRatePerMinute: 30,
+    metrics: new Metrics(),
+    metricsToken: undefined,
+    trustProxy: false,
+    admin:
+      admin &&
+      ({
+        token: ADMIN,
+        rooms: f.rooms,
+        pool: f.pool,
+        tokens,
+        publicUrl: () => 'https://live.example.test',
+        ...admin,
+      } as AdminRoutesOptions),
+  });
+  return { app, ...f };
+}
+
+/** Every admin route, with a request that would succeed given the token. */
+const routes: (InjectOptions & { method: string; url: string })[] = [
+  { method: 'GET', url: '/admin/rooms' },
+  { method: 'GET', url: '/admin/rooms/stage-1' },
+  { method: 'DELETE', url: '/admin/rooms/stage-1' },
+  { method: 'POST', url: '/admin/rooms/stage-1/peers/vera/kick', payload: { reason: 'spam' } },
+  { method: 'POST', url: '/admin/rooms/stage-1/peers/vera/ban', payload: { reason: 'spam' } },
+  { method: 'POST', url: '/admin/rooms/stage-1/peers/host/mute' },
+  { method: 'DELETE', url: '/admin/rooms/stage-1/chat' },
+  { method: 'DELETE', url: '/admin/rooms/stage-1/chat/msg-1' },
+  { method: 'GET', url: '/admin/workers' },
+  { method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: 'stage-1', name: 'Val' } },
+];
+
+describe('admin routes: bearer token', () => {
+  const badHeaders: [string, Record<string, string>][] = [
+    ['no Authorization header', {}],
+    ['a wrong token', { authorization: 'Bearer not-the-admin-token-0000' }],
+    ['the token with a suffix', { authorization: `Bearer ${ADMIN}x` }],
+    ['another scheme', { authorization: `Basic ${Buffer.from(`admin:${ADMIN}`).toString('base64')}` }],
+    ['an empty bearer', { authorization: 'Bearer ' }],
+  ];
+
+  it.each(badHeaders)('refuses every route with %s: 401 JSON, nothing changed', async (_what, headers) => {
+    const { room, pool, mintSpy } = await build({});
+    for (const r of routes) {
+      const res = await app!.inject({ ...r, headers } as InjectOptions);
+      expect(res.statusCode, `${r.method} ${r.url}`).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="admin"');
+      expect(res.json()).toEqual({ error: 'unauthorized', message: expect.stringContaining('ADMIN_TOKEN') });
+    }
+    for (const fn of [room.close, room.kick, room.mute, room.clearChat, room.deleteChat]) expect(fn).not.toHaveBeenCalled();
+    for (const w of pool.workers) expect(w.worker.getResourceUsage).not.toHaveBeenCalled();
+    expect(mintSpy).not.toHaveBeenCalled();
+  });
+
+  it('checks the token before reading the body: a malformed body without the token is a 401', async () => {
+    const { mintSpy } = await build({});
+    const res = await app!.inject({ method: 'POST', url: '/admin/tokens', headers: { 'content-type': 'application/json' }, payload: '{not json' });
+    expect(res.statusCode).toBe(401);
+    expect(mintSpy).not.toHaveBeenCalled();
+  });
+
+  it('accepts the token on every route (scheme case-insensitive)', async () => {
+    await build({});
+    for (const r of routes) {
+      const res = await app!.inject({ ...r, headers: { authorization: `bearer ${ADMIN}` } } as InjectOptions);
+      expect(res.statusCode, `${r.method} ${r.url}: ${res.body}`).toBeLessThan(300);
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+  });
+
+  it('is not registered at all without a token, and refuses an empty one', async () => {
+    await build(undefined);
+    for (const r of routes) expect((await app!.inject({ ...r, headers: auth } as InjectOptions)).statusCode).toBe(404);
+    const doc = (await app!.inject({ url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>();
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/admin'))).toEqual([]);
+    await app!.close();
+    app = undefined;
+    await expect(build({ token: '' })).rejects.toThrow(/admin token must not be empty/);
+  });
+});
+
+describe('admin routes: behaviour', () => {
+  const call = (r: InjectOptions) => app!.inject({ ...r, headers: { ...auth, ...(r.headers ?? {}) } });
+
+  it('lists rooms and describes one', async () => {
+    await build({});
+    const list = await call({ url: '/admin/rooms' });
+    expect(list.json()).toEqual({
+      rooms: [
+        {
+          id: 'stage-1',
+          publishers: [{ peerId: 'host', name: 'HOST' }],
+          viewers: 1,
+          peers: 2,
+          workers: [0, 1],
+          chatMessages: 3,
+          createdAt: '2030-01-01T12:00:00.000Z',
+        },
+      ],
+    });
+    const detail = await call({ url: '/admin/rooms/stage-1' });
+    expect(detail.statusCode).toBe(200);
+    expect(detail.json()).toMatchObject({
+      id: 'stage-1',
+      chat: { messages: 3, lastSeq: 7 },
+      participants: [
+        { peerId: 'host', name: 'HOST', role: 'publisher', onStage: true, producers: 1, consumers: 0, recvWorker: null, joinedAt: '2030-01-01T00:00:00.000Z' },
+        { peerId: 'vera', name: 'VERA', role: 'viewer', onStage: false, producers: 0, consumers: 1, recvWorker: 1 },
+      ],
+      routers: [
+        { worker: 0, viewers: 0, origin: true },
+        { worker: 1, viewers: 1, origin: false },
+      ],
+    });
+  });
+
+  it('answers 404 not-found for an unknown room or peer, and 400 for a malformed room id', async () => {
+    const { room } = await build({});
+    for (const r of routes.filter((x) => x.url.includes('stage-1'))) {
+      const res = await call({ ...r, url: r.url.replace('stage-1', 'nowhere') } as InjectOptions);
+      expect(res.statusCode, r.url).toBe(404);
+      expect(res.json()).toEqual({ error: 'not-found', message: expect.stringContaining('nowhere') });
+    }
+    const mute = await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/ghost/mute' });
+    expect(mute.statusCode).toBe(404);
+    expect(mute.json()).toMatchObject({ error: 'not-found' });
+    expect(room.mute).not.toHaveBeenCalled();
+    const bad = await call({ url: '/admin/rooms/bad%20room' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({ error: 'bad-request', message: expect.stringMatching(/^params\/room /) });
+  });
+
+  it('maps the room layer’s ProtocolError codes to HTTP statuses', async () => {
+    const { room } = await build({});
+    const cases: [ProtocolError, number][] = [
+      [new ProtocolError('not-found', 'no peer x in this room'), 404],
+      [new ProtocolError('forbidden', 'nope'), 403],
+      [new ProtocolError('bad-request', 'bad'), 400],
+      [new ProtocolError('invalid-state', 'busy'), 409],
+      [new ProtocolError('media-unavailable', 'later'), 409],
+    ];
+    for (const [err, status] of cases) {
+      room.kick.mockImplementationOnce(() => {
+        throw err;
+      });
+      const res = await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/kick' });
+      expect(res.statusCode).toBe(status);
+      expect(res.json()).toEqual({ error: err.code, message: err.message });
+    }
+    room.deleteChat.mockImplementationOnce(() => {
+      throw new ProtocolError('not-found', 'no message m in this room’s history');
+    });
+    expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat/m' })).json()).toMatchObject({ error: 'not-found' });
+  });
+
+  it('hides internal errors behind a 500 without details', async () => {
+    const { room } = await build({});
+    room.clearChat.mockImplementationOnce(() => {
+      throw new Error('secret internals');
+    });
+    const res = await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat' });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({ error: 'internal', message: expect.not.stringContaining('secret') });
+  });
+
+  it('passes kick/ban/close/mute/chat operations to the room', async () => {
+    const { room, host } = await build({});
+    expect((await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/kick' })).json()).toEqual({ room: 'stage-1', peerId: 'vera', banned: false });
+    expect(room.kick).toHaveBeenLastCalledWith('vera', { ban: false, reason: undefined });
+    expect((await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/ban', payload: { reason: 'abuse' } })).json()).toEqual({
+      room: 'stage-1',
+      peerId: 'vera',
+      banned: true,
+    });
+    expect(room.kick).toHaveBeenLastCalledWith('vera', { ban: true, reason: 'abuse' });
+    expect((await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/host/mute' })).json()).toEqual({ muted: 1 });
+    expect(room.mute).toHaveBeenCalledWith(host);
+    expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat' })).json()).toEqual({ room: 'stage-1', seq: 7 });
+    expect(room.clearChat).toHaveBeenCalledWith();
+    expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat/msg-9' })).json()).toMatchObject({ messageId: 'msg-9' });
+    expect(room.deleteChat).toHaveBeenCalledWith('msg-9');
+    expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1?reason=maintenance' })).json()).toEqual({ room: 'stage-1', closed: true, peers: 2 });
+    expect(room.close).toHaveBeenCalledWith('maintenance');
+  });
+
+  it('refuses malformed bodies with 400 and a message that names the problem', async () => {
+    const { room, mintSpy } = await build({});
+    const bad: [InjectOptions, RegExp][] = [
+      [{ method: 'POST', url: '/admin/tokens', payload: { role: 'owner', room: 'r', name: 'n' } }, /body\/role must be equal to one of the allowed values/],
+      [{ method: 'POST', url: '/admin/tokens', payload: { room: 'r', name: 'n' } }, /body must have required property 'role'/],
+      [{ method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: 'r', name: 'n', ttlSeconds: 59 } }, /ttlSeconds must be >= 60/],
+      [{ method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: 'r', name: 'n', ttlSeconds: 604801 } }, /ttlSeconds must be <= 604800/],
+      [{ method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: 'r', name: 'n', ttl: 60 } }, /unknown field "ttl"; allowed: role, room, name, ttlSeconds/],
+      [{ method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: '*', name: 'n' } }, /"\*" \(every room\) is for admin tokens only/],
+      [{ method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: 'r', name: ' \u200b ' } }, /name: name is empty/],
+      [{ method: 'POST', url: '/admin/tokens', payload: '{"role":', headers: { 'content-type': 'application/json' } }, /not valid JSON/],
+      [{ method: 'POST', url: '/admin/tokens', payload: [1, 2] }, /body must be object/],
+      [{ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/kick', payload: { reason: 'x'.repeat(201) } }, /reason must NOT have more than 200 characters/],
+      [{ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/ban', payload: { why: 'x' } }, /unknown field "why"/],
+      [{ method: 'DELETE', url: '/admin/rooms/stage-1?reason=' }, /querystring\/reason/],
+    ];
+    for (const [req, message] of bad) {
+      const res = await call(req);
+      expect(res.statusCode, `${req.method} ${req.url} ${JSON.stringify(req.payload)}`).toBe(400);
+      expect(res.json()).toEqual({ error: 'bad-request', message: expect.stringMatching(message) });
+    }
+    expect(room.kick).not.toHaveBeenCalled();
+    expect(room.close).not.toHaveBeenCalled();
+    expect(mintSpy).not.toHaveBeenCalled();
+  });
+
+  it('mints tokens that verify, with links on the public URL', async () => {
+    await build({});
+    const before = Math.floor(Date.now() / 1000);
+    const res = await call({ method: 'POST', url: '/admin/tokens', payload: { role: 'publisher', room: 'stage-1', name: '  Alice ', ttlSeconds: 120 } });
+    expect(res.statusCode).toBe(201);
+    const body = res.json<{ token: string; expiresAt: string; role: string; room: string; name: string; links: { broadcast?: string; watch: string } }>();
+    const grant = await tokens.verify(body.token);
+    expect(grant).toMatchObject({ role: 'publisher', room: 'stage-1', name: 'Alice' });
+    expect(grant.exp - before).toBeGreaterThanOrEqual(119);
+    expect(grant.exp - before).toBeLessThanOrEqual(121);
+    expect(body).toMatchObject({ role: 'publisher', room: 'stage-1', name: 'Alice', expiresAt: new Date(grant.exp * 1000).toISOString() });
+    expect(body.links).toEqual({
+      broadcast: `https://live.example.test/broadcast.html?room=stage-1&token=${body.token}`,
+      // The shareable watch link does not leak the publisher's token.
+      watch: 'https://live.example.test/watch.html?room=stage-1',
+    });
+
+    const viewer = (await call({ method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: 'stage-1', name: 'Val' } })).json<typeof body>();
+    expect((await tokens.verify(viewer.token)).exp - before).toBeGreaterThanOrEqual(3599); // default ttl
+    expect(viewer.links).toEqual({ watch: `https://live.example.test/watch.html?room=stage-1&token=${viewer.token}` });
+
+    const admin = (await call({ method: 'POST', url: '/admin/tokens', payload: { role: 'admin', room: '*', name: 'Ops' } })).json<typeof body>();
+    expect(await tokens.verify(admin.token)).toMatchObject({ role: 'admin', room: '*' });
+    expect(admin.links.broadcast).toBe(`https://live.example.test/broadcast.html?token=${admin.token}`);
+  });
+
+  it('falls back to the request origin for links without publicUrl', async () => {
+    await build({ publicUrl: undefined });
+    const res = await call({ method: 'POST', url: '/admin/tokens', headers: { host: 'node-3.internal:8080' }, payload: { role: 'viewer', room: 'r', name: 'n' } });
+    expect(res.json<{ links: { watch: string } }>().links.watch).toMatch(/^http:\/\/node-3\.internal:8080\/watch\.html\?room=r&token=/);
+  });
+
+  it('reports workers with their resource usage, null for a dead one', async () => {
+    await build({});
+    const res = await call({ url: '/admin/workers' });
+    expect(res.json()).toEqual({
+      workers: [
+        { index: 0, pid: 1000, port: 40000, up: true, consumers: 0, routers: 1, transports: 2, cpu: 0.25, resourceUsage: { ru_utime: 120, ru_stime: 30, ru_maxrss: 51200 } },
+        { index: 1, pid: 1001, port: 40001, up: false, consumers: 5, routers: 1, transports: 2, cpu: 0.25, resourceUsage: null },
+      ],
+    });
+  });
+});
+
+/** The official OpenAPI 3.0 JSON Schema (spec.openapis.org/oas/3.0/schema/2021-09-28), draft-04 adapted for Ajv 8. */
+function openApi30Validator() {
+  const schema = JSON.parse(fs.readFileSync(new URL('./fixtures/openapi-3.0-schema.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
+    definitions: { Schema: { properties: { multipleOf: Record<string, unknown> } } };
+  };
+  schema.$id = schema.id;
+  delete schema.id;
+  delete schema.$schema;
+  // draft-04 boolean exclusiveMinimum → draft-06+ number.
+  schema.definitions.Schema.properties.multipleOf = { type: 'number', exclusiveMinimum: 0 };
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  return ajv.compile(schema);
+}
+
+describe('GET /openapi.json', () => {
+  it('is a valid OpenAPI 3.0 document listing every admin route with bearer security', async () => {
+    await build({});
+    const res = await app!.inject({ url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json<{
+      openapi: string;
+      paths: Record<string, Record<string, { summary?: string; tags?: string[]; security?: unknown; parameters?: { in: string; name: string }[] }>>;
+      components: { securitySchemes: Record<string, unknown> };
+    }>();
+    const validate = openApi30Validator();
+    expect(validate(doc), JSON.stringify(validate.errors, null, 1)).toBe(true);
+    // The validator has teeth: JSON Schema `const` is not OpenAPI 3.0 (swagger must have turned it into enum).
+    const broken = structuredClone(doc) as unknown as { paths: Record<string, { get: { responses: Record<string, { content: Record<string, { schema: unknown }> }> } }> };
+    broken.paths['/health']!.get.responses['200']!.content['application/json']!.schema = { type: 'object', properties: { status: { const: 'ok' } } };
+    expect(validate(broken)).toBe(false);
+    expect(doc.openapi).toMatch(/^3\.0\./);
+    expect(doc.components.securitySchemes.adminBearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+
+    const toOpenApi = (url: string) => url.replace(/:(\w+)/g, '{$1}');
+    const expected = [
+      ['get', '/admin/rooms'],
+      ['get', '/admin/rooms/:room'],
+      ['delete', '/admin/rooms/:room'],
+      ['post', '/admin/rooms/:room/peers/:peerId/kick'],
+      ['post', '/admin/rooms/:room/peers/:peerId/ban'],
+      ['post', '/admin/rooms/:room/peers/:peerId/mute'],
+      ['delete', '/admin/rooms/:room/chat'],
+      ['delete', '/admin/rooms/:room/chat/:messageId'],
+      ['get', '/admin/workers'],
+      ['post', '/admin/tokens'],
+    ] as const;
+    const listed = Object.entries(doc.paths).flatMap(([p, ops]) => (p.startsWith('/admin') ? Object.keys(ops).map((m) => `${m} ${p}`) : []));
+    expect(listed.sort()).toEqual(expected.map(([m, p]) => `${m} ${toOpenApi(p)}`).sort());
+    for (const [m, p] of expected) {
+      const op = doc.paths[toOpenApi(p)]![m]!;
+      expect(op.summary, p).toBeTruthy();
+      expect(op.tags).toEqual(['admin']);
+      expect(op.security).toEqual([{ adminBearer: [] }]);
+      const pathParams = [...p.matchAll(/:(\w+)/g)].map((x) => x[1]);
+      expect(op.parameters?.filter((x) => x.in === 'path').map((x) => x.name) ?? [], p).toEqual(pathParams);
+    }
+    // The other routes with schemas are there too; the document itself is not.
+    for (const p of ['/health', '/ready', '/api/turn', '/metrics']) expect(doc.paths[p], p).toBeDefined();
+    expect(doc.paths['/openapi.json']).toBeUndefined();
+  });
+});

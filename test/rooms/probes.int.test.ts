@@ -1,0 +1,257 @@
+import fs from 'node:fs';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fourcast } from '../../src/server.js';
+import { AdminClient, BotSink, NativeSink, compareViewers, expectedStreams, type CreatedProbe, type IngestReply, type ProbeStatsReply } from '../../loadtest/media/bots.js';
+import { windowStats } from '../../loadtest/media/rtpStats.js';
+import { joinSignalingViewer, type SignalingViewer } from '../../loadtest/media/signalingViewer.js';
+import { startVp8Source, type RtpSource } from '../helpers/ffmpeg.js';
+import { waitFor } from '../helpers/rtp.js';
+import { startTestNode } from '../helpers/server.js';
+import { TestClient } from '../helpers/wsClient.js';
+
+const ADMIN = 'probe-admin-token-0123456789';
+
+describe('admin media tools: RTP ingest and probe consumers', () => {
+  let node: Fourcast;
+  let admin: AdminClient;
+  const raw = (method: string, path: string, body?: unknown, token: string | null = ADMIN) =>
+    fetch(new URL(path, node.urls.http), {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const video = (name: string, ssrc = 1000 + name.length) => ({ kind: 'video' as const, name, payloadType: 101, ssrc, codec: 'VP8' as const });
+
+  beforeAll(async () => {
+    // Two workers and two viewers per router: 'spread' probes must go through a fan-out router.
+    node = await startTestNode({ ADMIN_TOKEN: ADMIN, MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '2' });
+    admin = new AdminClient(node.urls.http, ADMIN);
+  });
+  afterAll(async () => node?.close());
+
+  it('needs the admin bearer token on every route, before reading anything', async () => {
+    const room = 'auth-room';
+    const routes: [string, string, unknown?][] = [
+      ['POST', `/admin/rooms/${room}/ingest`, video('x')],
+      ['DELETE', `/admin/rooms/${room}/ingest/abc`],
+      ['POST', `/admin/rooms/${room}/probes`, { ip: '127.0.0.1', ports: [9] }],
+      ['GET', `/admin/rooms/${room}/probes/stats`],
+      ['DELETE', `/admin/rooms/${room}/probes`],
+    ];
+    for (const [m, p, body] of routes) {
+      for (const token of [null, 'wrong-token-wrong-token']) {
+        const res = await raw(m, p, body, token);
+        expect(res.status, `${m} ${p}`).toBe(401);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        expect(await res.json()).toMatchObject({ error: 'unauthorized' });
+      }
+    }
+    // Nothing was created by the refused ingest.
+    expect(node.rooms.get(room)).toBeUndefined();
+  });
+
+  it('validates bodies and refuses public probe targets', async () => {
+    expect((await raw('POST', '/admin/rooms/v/ingest', { ...video('x'), codec: 'opus' })).status).toBe(400);
+    expect((await raw('POST', '/admin/rooms/v/ingest', { ...video('x'), ssrc: 0 })).status).toBe(400);
+    expect((await raw('POST', '/admin/rooms/v/probes', { ip: '127.0.0.1', ports: [] })).status).toBe(400);
+    expect((await raw('POST', '/admin/rooms/v/probes', { ip: '127.0.0.1', ports: Array(2001).fill(9) })).status).toBe(400);
+    expect((await raw('POST', '/admin/rooms/no-such-room/probes', { ip: '127.0.0.1', ports: [9] })).status).toBe(404);
+    const ingest = await admin.startIngest('v', video('validator'));
+    const pub = await raw('POST', '/admin/rooms/v/probes', { ip: '8.8.8.8', ports: [9] });
+    expect(pub.status).toBe(403);
+    expect(await pub.json()).toMatchObject({ error: 'forbidden' });
+    await admin.stopIngest('v', ingest.producerId);
+    expect((await raw('DELETE', `/admin/rooms/v/ingest/${ingest.producerId}`)).status).toBe(404);
+  });
+
+  it('puts an ingest on stage like a broadcaster: viewers hear of it, a fifth publisher is refused', async () => {
+    const room = 'stage-room';
+    const viewer = await TestClient.connect(`${node.urls.ws}?room=${room}`);
+    try {
+      await viewer.request('join', { name: 'Vic' });
+      const first = await admin.startIngest(room, video('cam-1', 111));
+      expect(first).toMatchObject({ ip: '127.0.0.1', rtpPort: expect.any(Number), rtcpPort: expect.any(Number) });
+      expect(first.rtcpPort).not.toBe(first.rtpPort);
+      await viewer.waitFor('publisherJoined', (d) => d.peerId === first.peerId);
+      await viewer.waitFor('newProducer', (d) => d.producerId === first.producerId && d.kind === 'video' && d.source === 'camera');
+
+      // The same name adds a microphone to the same publisher: still one slot.
+      const mic = await admin.startIngest(room, { kind: 'audio', name: 'cam-1', payloadType: 100, ssrc: 112, codec: 'opus' });
+      expect(mic.peerId).toBe(first.peerId);
+      const dup = await raw('POST', `/admin/rooms/${room}/ingest`, video('cam-1', 113));
+      expect(dup.status).toBe(409);
+
+      const others: IngestReply[] = [];
+      for (const n of ['cam-2', 'cam-3', 'cam-4']) others.push(await admin.startIngest(room, video(n)));
+      const fifth = await raw('POST', `/admin/rooms/${room}/ingest`, video('cam-5'));
+      expect(fifth.status).toBe(409);
+      expect(await fifth.json()).toMatchObject({ error: 'stage-full' });
+      expect(node.rooms.get(room)!.publishers).toHaveLength(4);
+
+      // Deleting an ingest gives its slot back (cam-2 had only one producer).
+      await admin.stopIngest(room, others[0]!.producerId);
+      await viewer.waitFor('producerClosed', (d) => d.producerId === others[0]!.producerId);
+      await viewer.waitFor('publisherLeft', (d) => d.peerId === others[0]!.peerId);
+      const now = await admin.startIngest(room, video('cam-5'));
+      // A browser publisher meets the same full stage.
+      const pubToken = await node.tokens.mint({ role: 'publisher', room, name: 'Browser', ttlSeconds: 600 });
+      const browser = await TestClient.connect(`${node.urls.ws}?token=${pubToken}`);
+      await browser.request('join', {});
+      const t = await browser.request('createTransport', { direction: 'send' });
+      const refused = await browser
+        .request('produce', {
+          transportId: t.transportId,
+          kind: 'video',
+          source: 'camera',
+          rtpParameters: { mid: '0', codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc: 5 }] },
+        })
+        .then(
+          () => 'ok',
+          (e: { code?: string }) => e.code,
+        );
+      expect(refused).toBe('stage-full');
+      browser.close();
+
+      // Closing the room's ingests empties the stage.
+      for (const id of [first.producerId, mic.producerId, others[1]!.producerId, others[2]!.producerId, now.producerId]) await admin.stopIngest(room, id);
+      await waitFor(() => node.rooms.get(room)!.publishers.length === 0, 5000, 'empty stage');
+    } finally {
+      viewer.close();
+    }
+  });
+
+  describe('with a live VP8 source', () => {
+    const room = 'probe-room';
+    let source: RtpSource | undefined;
+    let sink: BotSink;
+    let plain: CreatedProbe[];
+    let srtp: CreatedProbe[];
+    /** The C engine of the bots: one plain and one SRTP probe. */
+    let native: NativeSink;
+    let nativeProbes: CreatedProbe[];
+    let webrtc: SignalingViewer | undefined;
+
+    beforeAll(async () => {
+      const ingest = await admin.startIngest(room, { kind: 'video', name: 'ffmpeg', payloadType: 101, ssrc: 22222222, codec: 'VP8' });
+      source = startVp8Source({ rtpPort: ingest.rtpPort, rtcpPort: ingest.rtcpPort, ssrc: 22222222, payloadType: 101, kbps: 300 });
+      sink = await BotSink.open(8);
+      plain = await admin.createProbes(room, { ip: '127.0.0.1', ports: sink.ports.slice(0, 4), srtp: false, placement: 'spread' });
+      srtp = await admin.createProbes(room, { ip: '127.0.0.1', ports: sink.ports.slice(4), srtp: true, placement: 'origin' });
+      sink.expect(expectedStreams([...plain, ...srtp]));
+      native = await NativeSink.open(2);
+      nativeProbes = [
+        ...(await admin.createProbes(room, { ip: '127.0.0.1', ports: [native.ports[0]!], srtp: false, placement: 'origin' })),
+        ...(await admin.createProbes(room, { ip: '127.0.0.1', ports: [native.ports[1]!], srtp: true, placement: 'origin' })),
+      ];
+      await native.expect(expectedStreams(nativeProbes));
+    });
+    afterAll(async () => {
+      await webrtc?.close();
+      await source?.stop();
+      sink?.close();
+      native?.close();
+    });
+
+    it('places probes like viewers (spread over fan-out routers) or on the origin', async () => {
+      expect(plain).toHaveLength(4);
+      for (const p of [...plain, ...srtp]) {
+        expect(p.consumers).toHaveLength(1);
+        expect(p.consumers[0]).toMatchObject({ kind: 'video', clockRate: 90000 });
+      }
+      const origin = await node.rooms.get(room)!.media.origin();
+      expect(new Set(srtp.map((p) => p.worker))).toEqual(new Set([origin.workerIndex]));
+      // Two per router: the four spread probes use both workers.
+      expect(new Set(plain.map((p) => p.worker)).size).toBe(2);
+      const routers = node.rooms.get(room)!.media.all();
+      expect(routers.reduce((a, r) => a + r.viewers, 0)).toBe(10);
+    });
+
+    it('a genuine WebRTC viewer (werift, through signaling) and the bots tell the same story', async () => {
+      await waitFor(() => sink.snapshot().every((s) => s.received > 10), 15_000, 'every probe receiving');
+      webrtc = await joinSignalingViewer({ wsUrl: node.urls.ws, room, name: 'werift' });
+      await waitFor(() => webrtc!.snapshot().every((s) => s.received > 10), 15_000, 'werift receiving');
+      const b0 = sink.snapshot();
+      const w0 = webrtc.snapshot();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 4000));
+      const secs = (performance.now() - t0) / 1000;
+      const bots = windowStats(b0, sink.snapshot(), secs);
+      const genuine = windowStats(w0, webrtc.snapshot(), secs);
+      const agreement = compareViewers(bots, genuine, 0.15);
+      expect(bots.silent).toBe(0);
+      // Media flows (ffmpeg encodes live on a shared machine: its rate varies, the comparison does not care).
+      expect(bots.perStreamPps.mean).toBeGreaterThan(2);
+      expect(agreement, JSON.stringify({ agreement, bots, genuine })).toMatchObject({ agree: true });
+      expect(genuine.jitterMs.mean).toBeGreaterThanOrEqual(0);
+    });
+
+    it('bot counts (Node and native engines) equal the consumers’ packetCount once the source stopped (plain and SRTP)', async () => {
+      await source!.stop();
+      source = undefined;
+      // Drained: nothing new arrives for a while.
+      let last = -1;
+      await waitFor(
+        () => {
+          const total = sink.snapshot().reduce((a, s) => a + s.received, 0);
+          const still = total === last;
+          last = total;
+          return still;
+        },
+        5000,
+        'packets drained',
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const stats = await admin.probeStats(room, true);
+      const bySsrc = new Map([...sink.snapshot(), ...(await native.snapshot())].map((s) => [`${s.port}:${s.ssrc}`, s]));
+      const mine = new Set([...plain, ...srtp, ...nativeProbes].map((p) => p.probeId));
+      const probes = (stats.probes ?? []).filter((p: NonNullable<ProbeStatsReply['probes']>[number]) => mine.has(p.probeId));
+      expect(probes).toHaveLength(10);
+      for (const p of probes) {
+        for (const c of p.consumers) {
+          const seen = bySsrc.get(`${p.port}:${c.ssrc}`)!;
+          expect(c.packetCount).toBeGreaterThan(30);
+          expect(seen.received, `probe ${p.probeId} ssrc ${c.ssrc}`).toBe(c.packetCount);
+          expect(seen.lost).toBe(0);
+        }
+      }
+      expect(sink.counters.unknown).toBe(0);
+      expect(await native.counters()).toMatchObject({ unknown: 0, malformed: 0 });
+      expect(stats.producers[0]).toMatchObject({ kind: 'video', packetsLost: 0 });
+      expect(stats.totals.consumers).toBe(10);
+    });
+
+    it('closing the probes gives their router slots back', async () => {
+      const before = node.rooms.get(room)!.media.all().reduce((a, r) => a + r.viewers, 0);
+      expect((await admin.deleteProbes(room)).closed).toBe(10);
+      const after = node.rooms.get(room)!.media.all().reduce((a, r) => a + r.viewers, 0);
+      expect(before - after).toBe(10);
+      expect((await admin.probeStats(room)).totals.probes).toBe(0);
+    });
+  });
+
+  it('documents the routes in a valid OpenAPI 3.0 document', async () => {
+    const doc = (await (await fetch(new URL('/openapi.json', node.urls.http))).json()) as { paths: Record<string, Record<string, { security?: unknown }>> };
+    const schema = JSON.parse(fs.readFileSync(new URL('../http/fixtures/openapi-3.0-schema.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
+      definitions: { Schema: { properties: { multipleOf: Record<string, unknown> } } };
+    };
+    schema.$id = schema.id;
+    delete schema.id;
+    delete schema.$schema;
+    schema.definitions.Schema.properties.multipleOf = { type: 'number', exclusiveMinimum: 0 };
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    addFormats.default(ajv);
+    const validate = ajv.compile(schema);
+    expect(validate(doc), JSON.stringify(validate.errors, null, 1)).toBe(true);
+    for (const [p, m] of [
+      ['/admin/rooms/{room}/ingest', 'post'],
+      ['/admin/rooms/{room}/ingest/{producerId}', 'delete'],
+      ['/admin/rooms/{room}/probes', 'post'],
+      ['/admin/rooms/{room}/probes', 'delete'],
+      ['/admin/rooms/{room}/probes/stats', 'get'],
+    ] as const) {
+      expect(doc.paths[p]?.[m]?.security, `${m} ${p}`).toEqual([{ adminBearer: [] }]);
+    }
+  });
+});
