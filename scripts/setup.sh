@@ -34,8 +34,7 @@ ensure_packages ca-certificates curl libssl3 libuv1 libsrtp2-1 libusrsctp2 libab
 if [ "$want_test" = 1 ]; then
   step "Debian packages (test tools)"
   # ffmpeg: RTP test sources; chromium: e2e; coturn: TURN tests; prometheus: promtool;
-  # redis-server: cluster tests start their own.
-  ensure_packages ffmpeg chromium coturn prometheus redis-server
+  ensure_packages ffmpeg chromium coturn prometheus
 fi
 
 step "npm dependencies"
