@@ -46,7 +46,7 @@ export interface PointReport {
   connectSeconds: number;
   rssBeforeBytes: number;
   rssAfterBytes: number;
-  /** (RSS after connecting − RSS before) / N, after a full GC both times. */
+  /** (RSS after connecting − RSS before) / viewers connected (N), after a full GC both times. */
   rssPerConnectionBytes: number;
   /** Server CPU (cores) with no connections, and with N viewers connected, no chat. */
   idleServerCoresEmpty: number;

@@ -63,7 +63,7 @@ const settings = {
   maxRunMs: num('BENCH_CHAT_MAX_MINUTES', 15) * 60_000,
   cpuProfile: process.env.BENCH_CHAT_CPU_PROFILE === '1',
   /** Before each point, wait up to this long for the machine to be quiet (others' work below 0.25 cores). */
-  quietWaitMs: num('BENCH_CHAT_QUIET_WAIT', 20) * 1000,
+  quietWaitMs: num('BENCH_CHAT_QUIET_WAIT', 10) * 1000,
   /** Idle CPU is measured this long before and after connecting (kernel ticks are 10 ms: ±0.007 cores at 1.5 s). */
   idleMs: num('BENCH_CHAT_IDLE_SECONDS', 1.5) * 1000,
 };
@@ -299,7 +299,7 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
     for (const c of connected) for (const [k, v] of Object.entries(c.errors)) connectErrors[k] = (connectErrors[k] ?? 0) + v;
     if (viewers === 0) throw new Error(`${kind} N=${n}: no viewer connected (${JSON.stringify(connectErrors)})`);
 
-    await sleep(700);
+    await sleep(500);
     await gcServer(server);
     await sleep(300);
     const rssAfter = processRssBytes(pid);
@@ -312,7 +312,7 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
       ['overload', rates.overload],
     ] as const) {
       phases.push(await runPhase(label, rate, viewers, server, pid, gens, serverLog));
-      await sleep(1000);
+      await sleep(500);
     }
 
     const point: PointReport = {
@@ -325,7 +325,7 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
       connectSeconds: connectMs / 1000,
       rssBeforeBytes: rssBefore,
       rssAfterBytes: rssAfter,
-      rssPerConnectionBytes: (rssAfter - rssBefore) / n,
+      rssPerConnectionBytes: (rssAfter - rssBefore) / viewers,
       idleServerCoresEmpty: idleEmptyCores,
       idleServerCores: idleConnectedCores,
       machineBusyCoresBefore: quiet.busyCores,

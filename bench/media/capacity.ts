@@ -39,6 +39,10 @@ const LOSS_LIMIT = Number(env('LOSS_LIMIT', '0.005'));
 const MAX_CONSUMERS = Number(env('MAX_CONSUMERS', '4000'));
 /** Wall-clock budget of one ramp; the whole default run stays under ~6 minutes. */
 const RAMP_BUDGET_S = Number(env('RAMP_BUDGET_S', '45'));
+/** The whole run; later ramps get shorter budgets when earlier ones ran long. */
+const TOTAL_BUDGET_S = Number(env('TOTAL_BUDGET_S', '330'));
+/** Creating one step's probes may take this long before the ramp stops (a saturated worker stalls its control channel). */
+const ADD_TIMEOUT_S = Number(env('ADD_TIMEOUT_S', '15'));
 const LIVE_ENCODE = env('LIVE_ENCODE', '0') === '1';
 const CROSS_CHECK = env('CROSS_CHECK', '1') === '1';
 /** A failing step is measured again when other processes used more than this many cores meanwhile. */
@@ -49,6 +53,8 @@ const ROOM = 'bench-media';
 const SOURCE = 'testsrc2=size=640x360:rate=30';
 const ENCODE = ['-c:v', 'libvpx', '-b:v', '1M', '-deadline', 'realtime', '-cpu-used', '8', '-g', '60'];
 const PT = 101;
+/** Consumers read per (worker, producer) for the forwarded count: a crisp snapshot even on a saturated worker. */
+const STATS_SAMPLE = Number(env('STATS_SAMPLE', '8'));
 /** 'native': loadtest/media/rtpsink.c (compiled here, about half the CPU per packet); 'node': dgram sockets. */
 let ENGINE: 'native' | 'node' = process.env.BOT_ENGINE === 'node' ? 'node' : 'native';
 
@@ -63,10 +69,10 @@ interface ScenarioSpec {
 }
 
 const ramp = (from: number, to: number, by: number) => Array.from({ length: Math.floor((to - from) / by) + 1 }, (_, i) => from + i * by);
-const STEPS_1W = [300, 500, ...ramp(600, 1200, 100), ...ramp(1400, 2000, 200), 2400, 2800, 3200, 3600, 4000];
+const STEPS_1W = [400, 700, 850, ...ramp(1000, 1400, 100), 1600, 1800, 2000, 2400, 2800, 3200, 3600, 4000];
 /** SRTP costs the worker about 2.5× per packet here (libsrtp on NSS): start lower. */
-const STEPS_SRTP = [100, 200, ...ramp(250, 600, 50), 700, 800, 900, 1000, 1200, 1400, 1600, 2000];
-const STEPS_2W = [600, 900, ...ramp(1100, 2000, 150), 2200, 2400, 2700, 3000, 3400, 4000];
+const STEPS_SRTP = [150, 250, ...ramp(300, 600, 50), 700, 800, 900, 1000, 1200, 1400, 1600, 2000];
+const STEPS_2W = [800, 1200, ...ramp(1400, 2000, 150), 2200, 2400, 2700, 3000, 3400, 4000];
 const ALL: ScenarioSpec[] = [
   { id: 'bare-w1-p1', target: 'bare', workers: 1, publishers: 1, srtp: false, steps: STEPS_1W },
   { id: 'fc-w1-p1', target: 'fourcast', workers: 1, publishers: 1, srtp: false, steps: STEPS_1W },
@@ -96,6 +102,7 @@ class Bots {
 
   static async start(): Promise<Bots> {
     const child = fork(path.join(root, 'loadtest/media/bots.ts'), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    track(child);
     const bots = new Bots(child);
     await new Promise<void>((resolve, reject) => {
       bots.pending.set(0, { resolve: () => resolve(), reject });
@@ -189,6 +196,8 @@ interface ServerCounters {
   packetCount: number;
   consumers: number;
   producerPackets: number;
+  /** Packets received by each ingest producer so far. */
+  producerPacketsEach: number[];
   producerLost: number;
   byWorker: { worker: number; consumers: number; packetCount: number }[];
 }
@@ -196,9 +205,11 @@ interface ServerCounters {
 interface Target {
   workerPids: number[];
   ingests: IngestPort[];
-  addProbes(ports: number[], srtp: boolean): Promise<ExpectedStream[]>;
+  addProbes(ports: number[], srtp: boolean): Promise<(ExpectedStream & { worker: number })[]>;
   counters(): Promise<ServerCounters>;
   close(): Promise<void>;
+  /** When close() hangs on a saturated worker: stop the workers now. */
+  forceClose(): void;
   wsUrl?: string;
 }
 
@@ -222,19 +233,23 @@ async function fourcastTarget(workers: number, publishers: number): Promise<Targ
     ingests,
     wsUrl: node.urls.ws.replace('localhost', '127.0.0.1'),
     async addProbes(ports, srtp) {
-      return expectedStreams(await admin.createProbes(ROOM, { ip: '127.0.0.1', ports, srtp, placement: 'spread' }));
+      const probes = await admin.createProbes(ROOM, { ip: '127.0.0.1', ports, srtp, placement: 'spread' });
+      const worker = new Map(probes.map((p) => [p.port, p.worker]));
+      return expectedStreams(probes).map((e) => ({ ...e, worker: worker.get(e.port) ?? 0 }));
     },
     async counters() {
-      const s = await admin.probeStats(ROOM, false);
+      const s = await admin.probeStats(ROOM, false, STATS_SAMPLE);
       return {
         packetCount: s.totals.packetCount,
         consumers: s.totals.consumers,
         producerPackets: s.producers.reduce((a, p) => a + p.packetCount, 0),
+        producerPacketsEach: s.producers.map((p) => p.packetCount),
         producerLost: s.producers.reduce((a, p) => a + p.packetsLost, 0),
         byWorker: s.totals.byWorker,
       };
     },
     close: () => node.close(),
+    forceClose: () => node.pool.close(),
   };
 }
 
@@ -260,26 +275,43 @@ async function bareTarget(publishers: number): Promise<Target> {
     workerPids: [worker.pid],
     ingests,
     async addProbes(ports, srtp) {
-      const out: ExpectedStream[] = [];
-      for (const port of ports) {
-        const t = await router.createPlainTransport({ listenInfo, rtcpMux: true, comedia: false, enableSrtp: srtp, srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80' });
-        await t.connect({ ip: '127.0.0.1', port, ...(srtp ? { srtpParameters: { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80', keyBase64: crypto.randomBytes(30).toString('base64') } } : {}) });
-        for (const p of producers) {
-          const c = await t.consume({ producerId: p.id, rtpCapabilities: caps, paused: false });
-          consumers.push(c);
-          out.push({ port, ssrc: c.rtpParameters.encodings![0]!.ssrc!, clockRate: 90000 });
+      const out: (ExpectedStream & { worker: number })[] = [];
+      // Same parallelism as Fourcast's probe route (16 in flight).
+      let next = 0;
+      const lane = async () => {
+        while (next < ports.length) {
+          const port = ports[next++]!;
+          const t = await router.createPlainTransport({ listenInfo, rtcpMux: true, comedia: false, enableSrtp: srtp, srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80' });
+          await t.connect({ ip: '127.0.0.1', port, ...(srtp ? { srtpParameters: { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80', keyBase64: crypto.randomBytes(30).toString('base64') } } : {}) });
+          for (const p of producers) {
+            const c = await t.consume({ producerId: p.id, rtpCapabilities: caps, paused: false });
+            consumers.push(c);
+            out.push({ port, ssrc: c.rtpParameters.encodings![0]!.ssrc!, clockRate: 90000, worker: 0 });
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: 16 }, lane));
       return out;
     },
     async counters() {
-      const sent = await Promise.all(consumers.map(async (c) => (await c.getStats()).find((s) => s.type === 'outbound-rtp')?.packetCount ?? 0));
+      // The same estimator as Fourcast's `?sample`: a few consumers per producer, extrapolated.
+      let packetCount = 0;
+      await Promise.all(
+        producers.map(async (p) => {
+          const mine = consumers.filter((c) => c.producerId === p.id);
+          const k = Math.min(STATS_SAMPLE, mine.length);
+          const picked = Array.from({ length: k }, (_, i) => mine[Math.floor((i * mine.length) / k)]!);
+          const sent = await Promise.all(picked.map(async (c) => (await c.getStats()).find((s) => s.type === 'outbound-rtp')?.packetCount ?? 0));
+          if (k) packetCount += (sent.reduce((a, b) => a + b, 0) * mine.length) / k;
+        }),
+      );
       const recv = (await Promise.all(producers.map((p) => p.getStats()))).flat();
-      const packetCount = sent.reduce((a, b) => a + b, 0);
+      if (process.env.DEBUG_BENCH) console.log('    bare producers', recv.map((r) => r.packetCount).join(' '));
       return {
         packetCount,
         consumers: consumers.length,
         producerPackets: recv.reduce((a, s) => a + s.packetCount, 0),
+        producerPacketsEach: recv.map((s) => s.packetCount),
         producerLost: recv.reduce((a, s) => a + s.packetsLost, 0),
         byWorker: [{ worker: 0, consumers: consumers.length, packetCount }],
       };
@@ -287,6 +319,7 @@ async function bareTarget(publishers: number): Promise<Target> {
     async close() {
       worker.close();
     },
+    forceClose: () => worker.close(),
   };
 }
 
@@ -316,6 +349,15 @@ interface CpuSample {
   ffmpeg: number;
   self: number;
   jiffies: ReturnType<typeof machineJiffies>;
+  /** UDP datagrams dropped by full receive buffers, machine-wide (/proc/net/snmp). */
+  rcvbufErrors: number;
+}
+
+function udpRcvbufErrors(): number {
+  const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const keys = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[keys.indexOf('RcvbufErrors')] ?? 0);
 }
 
 function sampleCpu(target: Target, bots: Bots, ffmpeg: ChildProcess[]): CpuSample {
@@ -326,6 +368,7 @@ function sampleCpu(target: Target, bots: Bots, ffmpeg: ChildProcess[]): CpuSampl
     ffmpeg: ffmpeg.reduce((a, p) => a + cpuSeconds(p.pid!), 0),
     self: cpuSeconds(process.pid),
     jiffies: machineJiffies(),
+    rcvbufErrors: udpRcvbufErrors(),
   };
 }
 
@@ -354,11 +397,15 @@ export interface StepResult {
   /** Machine busy time not used by the processes measured here (other work on the box), in cores. */
   otherCores: number;
   /** A failed first measurement taken while other processes were busy (the step was measured again). */
-  contendedAttempt?: { lossAtBots: number; otherCores: number; forwardedPps: number };
+  contendedAttempt?: { lossAtBots: number; otherCores: number; forwardedPps: number; silentStreams: number };
   byWorker: { worker: number; consumers: number }[];
   pass: boolean;
   /** Duration of the server stats calls at the window's start and end (ms); the forwarded rate is uncertain by about their mean over the window. */
   serverStatsMs: [number, number];
+  /** UDP datagrams the kernel dropped for full receive buffers during the window, any socket on the machine (bots, ingest, pipe). */
+  rcvbufErrors: number;
+  /** Loss at the bots split by the worker that sends the streams. */
+  lossByWorker: { worker: number; streams: number; lossRatio: number }[];
   /** Time it took to create this step's new probes (admin route or mediasoup calls). */
   addSeconds?: number;
   crossCheck?: ReturnType<typeof compareViewers> & { viewers: number };
@@ -380,7 +427,7 @@ async function snapshot(target: Target, bots: Bots): Promise<Snapshot> {
   return { at: performance.now(), serverAt: (t0 + t1) / 2, serverMs: t1 - t0, server, bots: botSnap.streams };
 }
 
-function stepResult(consumers: number, probes: number, a: Snapshot, b: Snapshot, cpuA: CpuSample, cpuB: CpuSample): StepResult {
+function stepResult(consumers: number, probes: number, a: Snapshot, b: Snapshot, cpuA: CpuSample, cpuB: CpuSample, workerOf: Map<string, number>): StepResult {
   const cpuSecs = (cpuB.at - cpuA.at) / 1000;
   const seconds = (b.at - a.at) / 1000;
   const bots: WindowStats = windowStats(a.bots, b.bots, seconds);
@@ -418,31 +465,92 @@ function stepResult(consumers: number, probes: number, a: Snapshot, b: Snapshot,
     otherCores: Math.max(0, machineBusyCores - workerCpuTotal - botCpu - ffmpegCpu - selfCpu),
     byWorker: b.server.byWorker.map((w) => ({ worker: w.worker, consumers: w.consumers })),
     serverStatsMs: [Math.round(a.serverMs), Math.round(b.serverMs)],
+    rcvbufErrors: cpuB.rcvbufErrors - cpuA.rcvbufErrors,
+    lossByWorker: [...new Set(workerOf.values())].sort().map((w) => {
+      const mine = (xs: RtpStreamSnapshot[]) => xs.filter((x) => workerOf.get(x.key) === w);
+      const ws = windowStats(mine(a.bots), mine(b.bots), seconds);
+      return { worker: w, streams: ws.streams, lossRatio: ws.lossRatio };
+    }),
     pass: bots.lossRatio < LOSS_LIMIT && bots.silent === 0,
   };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string): Promise<ScenarioResult> {
+/** Resolves with `p`, or rejects once `ms` have passed (the work itself goes on). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StallError(`${what} took more than ${ms / 1000} s`)), ms);
+    }),
+  ]);
+}
+
+class StallError extends Error {}
+
+/** Children to stop whatever happens (Ctrl-C included). */
+const children = new Set<ChildProcess>();
+function track(p: ChildProcess): ChildProcess {
+  children.add(p);
+  p.once('exit', () => children.delete(p));
+  return p;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string, budgetS: number): Promise<ScenarioResult> {
   const started = performance.now();
   const target = spec.target === 'bare' ? await bareTarget(spec.publishers) : await fourcastTarget(spec.workers, spec.publishers);
-  const ffmpeg = startPublishers(clip, target.ingests);
+  let ffmpeg = startPublishers(clip, target.ingests).map(track);
+  // Every ingest must be receiving before the ramp starts (one try to restart the sender).
+  for (let attempt = 0; ; attempt++) {
+    const deadline = performance.now() + 5000;
+    while (performance.now() < deadline && !(await target.counters()).producerPacketsEach.every((n) => n > 0)) await sleep(200);
+    const each = (await target.counters()).producerPacketsEach;
+    if (each.every((n) => n > 0)) break;
+    console.log(`  ${spec.id.padEnd(14)} ingest packets per producer ${each.join(' ')}: ${attempt ? 'giving up' : 'restarting ffmpeg'}`);
+    if (attempt) break;
+    await stopAll(ffmpeg);
+    ffmpeg = startPublishers(clip, target.ingests).map(track);
+  }
   const steps: StepResult[] = [];
   let probes = 0;
   let stoppedBecause = 'ramp finished';
   let sourceKbps = 0;
+  const workerOf = new Map<string, number>();
+  let lastStepSeconds = 0;
   try {
     await sleep(1000);
     for (const goal of spec.steps) {
       if (goal > MAX_CONSUMERS) break;
+      const stepStart = performance.now();
+      if ((stepStart - started) / 1000 + lastStepSeconds > budgetS) {
+        stoppedBecause = `time budget (${Math.round(budgetS)} s) spent`;
+        break;
+      }
       const wanted = Math.ceil(goal / spec.publishers);
       const consumers = wanted * spec.publishers;
       const addStart = performance.now();
       const ports = await bots.call<{ ports: number[]; pids: number[] }>({ op: 'add', bots: wanted - probes, engine: ENGINE });
       bots.pids = ports.pids;
-      const streams = await target.addProbes(ports.ports, spec.srtp);
-      await bots.call({ op: 'expect', streams });
+      let streams: Awaited<ReturnType<Target['addProbes']>>;
+      try {
+        streams = await within(target.addProbes(ports.ports, spec.srtp), ADD_TIMEOUT_S * 1000, `adding ${consumers - probes * spec.publishers} consumers`);
+      } catch (err) {
+        if (!(err instanceof StallError)) throw err;
+        // A CPU-starved worker answers its control channel about once per loop turn (~1 s): joins stall.
+        stoppedBecause = `control plane stalled at ${consumers} consumers: ${err.message} (workers saturated)`;
+        console.log(`  ${spec.id.padEnd(14)} ${String(consumers).padStart(5)} consumers  ${stoppedBecause}`);
+        break;
+      }
+      for (const st of streams) workerOf.set(`${st.port}:${st.ssrc}`, st.worker);
+      await bots.call({ op: 'expect', streams: streams.map(({ port, ssrc, clockRate }) => ({ port, ssrc, clockRate })) });
       probes = wanted;
       const addSeconds = (performance.now() - addStart) / 1000;
       const crossCheck = CROSS_CHECK && steps.length === 0 && spec.target === 'fourcast' && spec.publishers === 4 && !spec.srtp && spec.workers === 1 && target.wsUrl;
@@ -457,7 +565,7 @@ async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string): Promis
         const cpuB = sampleCpu(target, bots, ffmpeg);
         const w1 = crossCheck ? await bots.call<{ streams: RtpStreamSnapshot[] }>({ op: 'webrtcSnapshot' }) : undefined;
         const b = await snapshot(target, bots);
-        const r = stepResult(consumers, probes, a, b, cpuA, cpuB);
+        const r = stepResult(consumers, probes, a, b, cpuA, cpuB, workerOf);
         if (w0 && w1) {
           const secs = (b.at - a.at) / 1000;
           r.crossCheck = { viewers: 2, ...compareViewers(windowStats(a.bots, b.bots, secs), windowStats(w0.streams, w1.streams, secs), 0.1) };
@@ -466,35 +574,41 @@ async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string): Promis
         return r;
       };
       let r = await measure();
-      if (!r.pass && r.otherCores > CONTENDED_CORES) {
-        // Something else on the machine took CPU during this window: measure the same step once more.
-        console.log(`  ${spec.id.padEnd(14)} ${String(consumers).padStart(5)} consumers  loss ${(r.lossAtBots * 100).toFixed(2)} % while other processes used ${r.otherCores.toFixed(2)} cores: measuring again`);
+      const silentOnly = r.lossAtBots < LOSS_LIMIT && r.silentStreams > 0;
+      if (!r.pass && (r.otherCores > CONTENDED_CORES || silentOnly)) {
+        // Something else on the machine took CPU during this window, or some streams had not started: measure the same step once more.
+        console.log(
+          `  ${spec.id.padEnd(14)} ${String(consumers).padStart(5)} consumers  loss ${(r.lossAtBots * 100).toFixed(2)} %, ${r.silentStreams} silent streams, other processes ${r.otherCores.toFixed(2)} cores: measuring again`,
+        );
         const first = r;
         await sleep(1000);
         r = await measure();
-        r.contendedAttempt = { lossAtBots: first.lossAtBots, otherCores: first.otherCores, forwardedPps: first.forwardedPps };
+        r.contendedAttempt = { lossAtBots: first.lossAtBots, otherCores: first.otherCores, forwardedPps: first.forwardedPps, silentStreams: first.silentStreams };
       }
       if (crossCheck) await bots.call({ op: 'webrtcClose' });
       if (steps.length === 0) sourceKbps = r.botKbpsPerConsumer;
       steps.push(r);
-      const elapsed = (performance.now() - started) / 1000;
+      lastStepSeconds = (performance.now() - stepStart) / 1000;
       console.log(
-        `  ${spec.id.padEnd(14)} ${String(consumers).padStart(5)} consumers  ${(r.forwardedPps / 1000).toFixed(1).padStart(6)} kpps fwd  loss ${(r.lossAtBots * 100).toFixed(2).padStart(6)} %` +
+        `  ${spec.id.padEnd(14)} ${String(consumers).padStart(5)} consumers  ${(r.forwardedPps / 1000).toFixed(1).padStart(6)} kpps fwd (bots ${(r.botPps / 1000).toFixed(1)})  loss ${(r.lossAtBots * 100).toFixed(2).padStart(6)} %` +
           `  (ingest ${(r.ingestLoss * 100).toFixed(2)} %)  workers ${r.workerCpu.map((c) => `${(c * 100).toFixed(0)}%`).join('+')}  bots ${(r.botCpu * 100).toFixed(0)}%` +
-          `  other ${r.otherCores.toFixed(2)} cores  +${addSeconds.toFixed(1)} s  ${r.pass ? 'ok' : 'LOSS'}`,
+          `  other ${r.otherCores.toFixed(2)} cores  rcvbuf drops ${r.rcvbufErrors}${r.silentStreams ? `  silent ${r.silentStreams}` : ''}  +${addSeconds.toFixed(1)} s  ${r.pass ? 'ok' : 'LOSS'}`,
       );
       if (!r.pass) {
         stoppedBecause = `loss ${(r.lossAtBots * 100).toFixed(2)} % ≥ ${LOSS_LIMIT * 100} % at ${consumers} consumers`;
         break;
       }
-      if (elapsed > RAMP_BUDGET_S) {
-        stoppedBecause = `time budget (${RAMP_BUDGET_S} s) spent`;
-        break;
-      }
     }
   } finally {
     await stopAll(ffmpeg);
-    await target.close();
+    // Fourcast's close() waits for in-flight HTTP requests, which wait for a saturated worker (mediasoup's
+    // channel times requests out after ~15 s): past a while, close the workers under them.
+    await within(target.close(), 20_000, 'closing the target').catch(() => target.forceClose());
+    // A worker still alive would go on sending to the bots' old ports, and the next scenario's comedia
+    // ingest may be given one of them: it locks onto the first sender it hears and ignores ffmpeg.
+    const gone = performance.now() + 10_000;
+    while (performance.now() < gone && target.workerPids.some((pid) => fs.existsSync(`/proc/${pid}`))) await sleep(100);
+    await sleep(500);
     await bots.call({ op: 'reset' });
   }
   const passing = steps.filter((s) => s.pass);
@@ -523,7 +637,11 @@ function limitOf(r: ScenarioResult): string {
   const f = r.firstFailure;
   if (!f) return r.stoppedBecause;
   const cores = os.availableParallelism();
-  const where = f.ingestLoss > f.lossAtBots / 2 ? 'drops at the ingest (producer) socket' : 'drops after the worker (consumer side)';
+  const byWorker = f.lossByWorker.length > 1 ? ` (loss by sending worker: ${f.lossByWorker.map((w) => `${w.worker}: ${pct(w.lossRatio, 2)}`).join(', ')})` : '';
+  const where =
+    f.ingestLoss > f.lossAtBots / 2
+      ? 'drops at the ingest (producer) socket'
+      : `drops after the origin${f.rcvbufErrors > 0 ? ` — ${f.rcvbufErrors} datagrams dropped by full receive buffers (fan-out pipe or bot sockets)` : ''}${byWorker}`;
   if (f.machineBusyCores >= 0.95 * cores) return `machine CPU: all ${cores} cores busy (workers ${pct(f.workerCpuTotal, 0)}, bots ${pct(f.botCpu, 0)}); ${where}`;
   if (Math.max(...f.workerCpu) >= 0.9) return `a worker core saturated (${f.workerCpu.map((c) => pct(c, 0)).join(' + ')}); ${where}`;
   return `loss with CPU to spare (workers ${f.workerCpu.map((c) => pct(c, 0)).join(' + ')}, machine ${f1(f.machineBusyCores)} cores); ${where}`;
@@ -583,6 +701,8 @@ function summarise(results: ScenarioResult[]) {
 /** The numbers the issue asks for, in sentences. */
 function headline(rows: ReturnType<typeof summarise>['rows'], cores: number): string[] {
   const get = (id: string) => rows.find((r) => r.scenario === id);
+  /** "≥" when the ramp ended (time, stalled control plane) before any loss showed. */
+  const atLeast = (r: { firstFailure?: unknown }) => (r.firstFailure ? '' : '≥ ');
   const out: string[] = ['## Headline', ''];
   for (const p of [1, 4]) {
     const fc = get(`fc-w1-p${p}`);
@@ -590,19 +710,24 @@ function headline(rows: ReturnType<typeof summarise>['rows'], cores: number): st
     const two = get(`fc-w2-p${p}`);
     if (!fc) continue;
     out.push(
-      `- ${p} publisher${p > 1 ? 's' : ''}, 1 worker: **${fc.maxConsumers} consumers per worker**, ${f0(fc.forwardedPps / 1000)}k forwarded pkt/s on one worker (${f0(fc.ppsPerWorkerCore / 1000)}k pkt/s per worker-core when normalised by its measured CPU), ` +
-        `${pct(fc.workerCpuPer100Consumers)} of a core per 100 consumers` +
-        (bare ? `; bare mediasoup in the same run: ${bare.maxConsumers} consumers, ${f0(bare.ppsPerWorkerCore / 1000)}k pkt/s per worker-core` : '') +
-        (two ? `; 2 workers (${cores} cores, shared with the bots): ${two.maxConsumers} consumers (${f0(two.consumersPerWorker)} per worker), ${f0(two.forwardedPps / 1000)}k pkt/s` : '') +
+      `- ${p} publisher${p > 1 ? 's' : ''}, 1 worker: **${atLeast(fc)}${fc.maxConsumers} consumers per worker** with loss < 0.5 %, ${f0(fc.forwardedPps / 1000)}k forwarded pkt/s on one worker at ${pct(fc.workerCpuAtMax, 0)} of its core ` +
+        `(${f0(fc.ppsPerWorkerCore / 1000)}k pkt/s per worker-core), ${pct(fc.workerCpuPer100Consumers)} of a core per 100 consumers` +
+        (bare ? `; bare mediasoup in the same run: ${atLeast(bare)}${bare.maxConsumers} consumers, ${f0(bare.ppsPerWorkerCore / 1000)}k pkt/s per worker-core` : '') +
+        (two
+          ? `; 2 workers on the ${cores} cores (shared with the bots): ${atLeast(two)}${two.maxConsumers} consumers (${f0(two.consumersPerWorker)} per worker), ${f0(two.forwardedPps / 1000)}k pkt/s, ${f0(two.ppsPerWorkerCore / 1000)}k per worker-core`
+          : '') +
         '.',
     );
   }
-  const best = rows.filter((r) => r.target === 'fourcast' && !r.srtp).sort((a, b) => b.consumersPerWorker - a.consumersPerWorker)[0];
-  const bestPps = rows.filter((r) => r.target === 'fourcast' && !r.srtp).sort((a, b) => b.ppsPerWorkerCore - a.ppsPerWorkerCore)[0];
+  // The goals are judged on one worker driven to saturation: that is one core's worth, measured.
+  const single = rows.filter((r) => r.target === 'fourcast' && !r.srtp && r.workers === 1);
+  const best = [...single].sort((a, b) => b.maxConsumers - a.maxConsumers)[0];
+  const bestPps = [...single].sort((a, b) => b.forwardedPps - a.forwardedPps)[0];
   if (best && bestPps) {
     out.push(
-      `- Against the goals (≥ 1500 consumers per worker, ≥ 150k pkt/s per core): best ${f0(best.consumersPerWorker)} consumers per worker (${best.scenario}) — ${best.consumersPerWorker >= 1500 ? 'met' : 'not met'}; ` +
-        `best ${f0(bestPps.ppsPerWorkerCore / 1000)}k pkt/s per worker-core (${bestPps.scenario}) — ${bestPps.ppsPerWorkerCore >= 150_000 ? 'met' : 'not met'}.`,
+      `- Goals, judged on one Fourcast worker driven to its core's limit: ≥ 1500 consumers per worker — ${best.maxConsumers >= 1500 ? 'met' : 'not met'} (best ${atLeast(best)}${best.maxConsumers}, ${best.scenario}); ` +
+        `≥ 150k forwarded pkt/s per core — ${bestPps.forwardedPps >= 150_000 ? 'met' : 'not met'} (best ${f0(bestPps.forwardedPps / 1000)}k at ${pct(bestPps.workerCpuAtMax, 0)} of the core, ${bestPps.scenario}). ` +
+        'The bots and ffmpeg run on the same cores (bots ~40 % of a core at that rate).',
     );
   }
   return out;
@@ -615,8 +740,8 @@ function markdown(result: { machine: ReturnType<typeof machine> & Record<string,
     '# Media capacity (loopback)',
     '',
     `Machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}, ${m.date}. Load average before/after: ${String(m.loadavgBefore)} / ${String(m.loadavgAfter)}.`,
-    `Source: ffmpeg VP8 640x360@30 (${LIVE_ENCODE ? 'live libvpx encoders' : 'libvpx clip replayed with -re -c copy, one ffmpeg via the tee muxer'}), ~${f0(s.rows[0]?.kbpsPerConsumer)} kbps per consumer as received.`,
-    `Ramp: consumers added in steps; each step settles ${SETTLE_S} s then measures ${WINDOW_S} s. Capacity = the largest step with loss < ${LOSS_LIMIT * 100} % at the bots (RTP sequence gaps).`,
+    `Source: ffmpeg VP8 640x360@30 (${result.settings.LIVE_ENCODE ? 'live libvpx encoders' : 'libvpx clip replayed with -re -c copy, one ffmpeg via the tee muxer'}), ~${f0(s.rows[0]?.kbpsPerConsumer)} kbps per consumer as received. Bots: ${String(result.settings.botEngine)} engine, one UDP socket per probe.`,
+    `Ramp: consumers added in steps; each step settles ${String(result.settings.SETTLE_S)} s then measures ${String(result.settings.WINDOW_S)} s. Capacity = the largest step with loss < ${Number(result.settings.LOSS_LIMIT) * 100} % at the bots (RTP sequence gaps). A step whose probes take more than ${String(result.settings.ADD_TIMEOUT_S)} s to create ends the ramp (a saturated worker answers its control channel about once a second).`,
     'Consumers are probe PlainTransports (no congestion control feedback); "fc" = Fourcast (RTP ingest + probes on the admin routes), "bare" = mediasoup alone (one worker, one router).',
     '',
     ...headline(s.rows, m.cores),
@@ -651,11 +776,11 @@ function markdown(result: { machine: ReturnType<typeof machine> & Record<string,
     ...result.scenarios.flatMap((r) => [
       `### ${r.id}: ${r.stoppedBecause}`,
       '',
-      '| consumers | fwd pkt/s (stats call ms) | bot pkt/s | loss at bots | ingest loss | jitter mean / p95 (ms) | worker CPU | bots CPU | ffmpeg CPU | this process | machine busy (cores) | other processes (cores) | steal (cores) |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| consumers | fwd pkt/s (stats call ms) | bot pkt/s | loss at bots (by sending worker) | UDP rcvbuf drops | ingest loss | jitter mean / p95 (ms) | worker CPU | bots CPU | ffmpeg CPU | this process | machine busy (cores) | other processes (cores) | steal (cores) |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...r.steps.map(
         (x) =>
-          `| ${x.consumers} | ${f0(x.forwardedPps)} (${x.serverStatsMs.join('/')}) | ${f0(x.botPps)} | ${pct(x.lossAtBots, 2)} | ${pct(x.ingestLoss, 2)} | ${f1(x.jitterMsMean)} / ${f1(x.jitterMsP95)} | ${x.workerCpu.map((c) => pct(c, 0)).join(' + ')} | ${pct(x.botCpu, 0)} | ${pct(x.ffmpegCpu, 0)} | ${pct(x.selfCpu, 0)} | ${f1(x.machineBusyCores)} | ${f1(x.otherCores)}${x.contendedAttempt ? ` (re-measured: first try loss ${pct(x.contendedAttempt.lossAtBots, 2)} with ${f1(x.contendedAttempt.otherCores)} other)` : ''} | ${f1(x.stealCores)} |`,
+          `| ${x.consumers} | ${f0(x.forwardedPps)} (${x.serverStatsMs.join('/')}) | ${f0(x.botPps)} | ${pct(x.lossAtBots, 2)}${x.lossByWorker.length > 1 ? ` (${x.lossByWorker.map((w) => `w${w.worker} ${pct(w.lossRatio, 2)}`).join(', ')})` : ''} | ${x.rcvbufErrors} | ${pct(x.ingestLoss, 2)} | ${f1(x.jitterMsMean)} / ${f1(x.jitterMsP95)} | ${x.workerCpu.map((c) => pct(c, 0)).join(' + ')} | ${pct(x.botCpu, 0)} | ${pct(x.ffmpegCpu, 0)} | ${pct(x.selfCpu, 0)} | ${f1(x.machineBusyCores)} | ${f1(x.otherCores)}${x.contendedAttempt ? ` (re-measured: first try loss ${pct(x.contendedAttempt.lossAtBots, 2)}, ${x.contendedAttempt.silentStreams} silent streams, ${f1(x.contendedAttempt.otherCores)} other)` : ''} | ${f1(x.stealCores)} |`,
       ),
       '',
     ]),
@@ -665,7 +790,18 @@ function markdown(result: { machine: ReturnType<typeof machine> & Record<string,
   return lines.join('\n');
 }
 
+/** REPORT_ONLY=1: rewrite media.md and the chart from an existing media.json (no measuring). */
+async function reportOnly(): Promise<void> {
+  const result = JSON.parse(fs.readFileSync(path.join(root, 'bench-results/media.json'), 'utf8')) as Parameters<typeof markdown>[0] & { scenarios: ScenarioResult[] };
+  result.summary = summarise(result.scenarios);
+  fs.writeFileSync(path.join(root, 'bench-results/media.json'), `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(path.join(root, 'bench-results/media.md'), markdown(result));
+  await renderChart(result.scenarios, path.join(root, 'bench-results/media'), { cores: Number(result.machine.cores), lossLimit: Number(result.settings.LOSS_LIMIT) });
+  console.log(markdown(result).split('\n## Steps')[0]);
+}
+
 async function main(): Promise<void> {
+  if (process.env.REPORT_ONLY === '1') return reportOnly();
   const t0 = performance.now();
   const loadavgBefore = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(`media capacity bench: ${SCENARIOS.map((s) => s.id).join(', ')} (load average ${loadavgBefore})`);
@@ -681,7 +817,10 @@ async function main(): Promise<void> {
   const bots = await Bots.start();
   const scenarios: ScenarioResult[] = [];
   try {
-    for (const spec of SCENARIOS) scenarios.push(await runScenario(spec, bots, clip));
+    for (const [i, spec] of SCENARIOS.entries()) {
+      const left = TOTAL_BUDGET_S - (performance.now() - t0) / 1000;
+      scenarios.push(await runScenario(spec, bots, clip, Math.max(15, Math.min(RAMP_BUDGET_S, left / (SCENARIOS.length - i) - 6))));
+    }
   } finally {
     await bots.stop();
   }
@@ -689,7 +828,7 @@ async function main(): Promise<void> {
   const crossCheck = scenarios.flatMap((s) => s.steps.filter((x) => x.crossCheck).map((x) => ({ scenario: s.id, consumers: x.consumers, ...x.crossCheck })));
   const result = {
     machine: { ...machine(), loadavgBefore, loadavgAfter: os.loadavg().map((x) => x.toFixed(2)).join(' '), memoryGiB: Math.round(os.totalmem() / 2 ** 30), },
-    settings: { WINDOW_S, SETTLE_S, LOSS_LIMIT, RAMP_BUDGET_S, MAX_CONSUMERS, LIVE_ENCODE, source: SOURCE, encode: ENCODE.join(' '), botSockets: 'one per probe', botEngine: ENGINE, durationSeconds: Math.round((performance.now() - t0) / 1000) },
+    settings: { WINDOW_S, SETTLE_S, LOSS_LIMIT, RAMP_BUDGET_S, TOTAL_BUDGET_S, ADD_TIMEOUT_S, STATS_SAMPLE, MAX_CONSUMERS, LIVE_ENCODE, source: SOURCE, encode: ENCODE.join(' '), botSockets: 'one per probe', botEngine: ENGINE, durationSeconds: Math.round((performance.now() - t0) / 1000) },
     summary,
     crossCheck,
     scenarios,

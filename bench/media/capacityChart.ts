@@ -18,6 +18,16 @@ interface ScenarioLike {
   workers: number;
   steps: StepLike[];
   best: StepLike | undefined;
+  firstFailure?: StepLike | undefined;
+  stoppedBecause?: string;
+}
+
+/** Why the ramp ended, in one word under the bar. */
+function endTag(s: ScenarioLike): string {
+  if (s.firstFailure) return 'then loss';
+  if (s.stoppedBecause?.startsWith('control plane')) return 'then stalled';
+  if (s.stoppedBecause?.startsWith('time budget')) return 'time up';
+  return '';
 }
 
 const W = 1280;
@@ -110,6 +120,8 @@ function barPanel(x: number, y: number, w: number, h: number, scenarios: Scenari
     const bx = x + i * bw + bw * 0.15;
     out.push(`<rect x="${bx}" y="${sy(v)}" width="${bw * 0.7}" height="${y + h - sy(v)}" fill="${colors[i]}"/>`);
     out.push(`<text x="${bx + bw * 0.35}" y="${sy(v) - 5}" font-size="12" text-anchor="middle">${Math.round(v)}</text>`);
+    const tag = endTag(s);
+    if (tag && v > max * 0.12) out.push(`<text x="${bx + bw * 0.35}" y="${y + h - 6}" font-size="10" text-anchor="middle" fill="white">${esc(tag)}</text>`);
     out.push(`<text transform="translate(${bx + bw * 0.35} ${y + h + 14}) rotate(25)" font-size="11">${esc(s.id)}</text>`);
   });
   out.push(`<line x1="${x}" x2="${x + w}" y1="${sy(goal)}" y2="${sy(goal)}" stroke="#444" stroke-dasharray="6 4"/>`);
@@ -137,7 +149,7 @@ export function chartSvg(scenarios: ScenarioLike[], opts: { cores: number; lossL
     `<text x="${W - 30}" y="32" font-size="12" text-anchor="end" fill="#555">filled dot: loss &lt; ${opts.lossLimit * 100} %; hollow: loss above (ramp stops)</text>`,
     linePanel({ x: 90, y: 130, w: pw, h: ph, title: 'Forwarded packets/s (sum of consumer deltas)', yLabel: 'kpkt/s', yMax: ppsMax, xMax, yFmt: (v) => v.toFixed(0), series: series((x) => x.forwardedPps / 1000) }),
     linePanel({
-      x: 720, y: 130, w: pw, h: ph, title: 'Loss at the bots (RTP sequence gaps)', yLabel: 'loss %', yMax: 5, xMax, yFmt: (v) => v.toFixed(1),
+      x: 720, y: 130, w: pw, h: ph, title: 'Loss at the bots (RTP sequence gaps; clipped at 5 %)', yLabel: 'loss %', yMax: 5, xMax, yFmt: (v) => v.toFixed(1),
       series: series((x) => x.lossAtBots * 100), guide: { y: opts.lossLimit * 100, label: `${opts.lossLimit * 100} % limit` },
     }),
     linePanel({

@@ -260,7 +260,7 @@ export interface CreatedProbe {
 export interface ProbeStatsReply {
   at: number;
   probes?: { probeId: string; port: number; worker: number; consumers: { consumerId: string; producerId: string; kind: string; ssrc: number; packetCount: number; byteCount: number }[] }[];
-  totals: { probes: number; consumers: number; packetCount: number; byteCount: number; byWorker: { worker: number; consumers: number; packetCount: number }[] };
+  totals: { probes: number; consumers: number; sampled: number; packetCount: number; byteCount: number; byWorker: { worker: number; consumers: number; packetCount: number }[] };
   producers: { producerId: string; kind: string; packetCount: number; byteCount: number; packetsLost: number }[];
 }
 export interface IngestReply {
@@ -307,8 +307,9 @@ export class AdminClient {
     return out;
   }
 
-  probeStats(room: string, detail = true): Promise<ProbeStatsReply> {
-    return this.call('GET', `/admin/rooms/${encodeURIComponent(room)}/probes/stats?detail=${detail}`);
+  /** With `sample`, totals are extrapolated from a few consumers per (worker, producer): a crisp snapshot on a busy worker. */
+  probeStats(room: string, detail = true, sample?: number): Promise<ProbeStatsReply> {
+    return this.call('GET', `/admin/rooms/${encodeURIComponent(room)}/probes/stats?detail=${detail}${sample ? `&sample=${sample}` : ''}`);
   }
 
   deleteProbes(room: string): Promise<{ closed: number }> {
@@ -446,9 +447,9 @@ async function cli(): Promise<void> {
     }
     await sleep(Number(values.warmup) * 1000);
 
-    const before = { bots: await sink.snapshot(), webrtc: viewers.flatMap((v) => v.snapshot()), server: await admin.probeStats(room, true), at: performance.now() };
+    const before = { bots: await sink.snapshot(), webrtc: viewers.flatMap((v) => v.snapshot()), server: await admin.probeStats(room, false, 8), at: performance.now() };
     await sleep(seconds * 1000);
-    const after = { bots: await sink.snapshot(), webrtc: viewers.flatMap((v) => v.snapshot()), server: await admin.probeStats(room, true), at: performance.now() };
+    const after = { bots: await sink.snapshot(), webrtc: viewers.flatMap((v) => v.snapshot()), server: await admin.probeStats(room, false, 8), at: performance.now() };
     const window = (after.at - before.at) / 1000;
 
     const botWindow = windowStats(before.bots, after.bots, window);

@@ -117,7 +117,7 @@ const statsReply = {
     at: { type: 'integer', description: 'Server time of the snapshot, ms since the epoch' },
     probes: {
       type: 'array',
-      description: 'Absent with ?detail=false',
+      description: 'Absent with ?detail=false; with ?sample, only the sampled consumers are listed',
       items: {
         type: 'object',
         properties: {
@@ -148,6 +148,7 @@ const statsReply = {
       properties: {
         probes: { type: 'integer' },
         consumers: { type: 'integer' },
+        sampled: { type: 'integer', description: 'Consumers whose stats were read (all of them unless ?sample)' },
         packetCount: { type: 'integer' },
         byteCount: { type: 'integer' },
         byWorker: {
@@ -159,7 +160,7 @@ const statsReply = {
           },
         },
       },
-      required: ['probes', 'consumers', 'packetCount', 'byteCount', 'byWorker'],
+      required: ['probes', 'consumers', 'sampled', 'packetCount', 'byteCount', 'byWorker'],
     },
     producers: {
       type: 'array',
@@ -258,14 +259,26 @@ export const mediaToolsRoutes: FastifyPluginAsync<MediaToolsOptions> = async (ap
     async (req, reply) => reply.code(201).send({ probes: await probes.addProbes(req.params.room, req.body) }),
   );
 
-  app.get<{ Params: RoomParams; Querystring: { detail: boolean } }>(
+  app.get<{ Params: RoomParams; Querystring: { detail: boolean; sample?: number } }>(
     '/admin/rooms/:room/probes/stats',
     route('Packet counts of every probe consumer (outbound-rtp) and of the room’s producers', {
       params: roomParams,
-      querystring: { type: 'object', properties: { detail: { type: 'boolean', default: true, description: 'false: totals only' } }, additionalProperties: false },
+      querystring: {
+        type: 'object',
+        properties: {
+          detail: { type: 'boolean', default: true, description: 'false: totals only' },
+          sample: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 1000,
+            description: 'Read at most this many consumers per (worker, producer) and extrapolate the totals: one quick snapshot even on a saturated worker',
+          },
+        },
+        additionalProperties: false,
+      },
       response: { 200: statsReply, ...errors },
     }),
-    async (req) => probes.probeStats(req.params.room, req.query.detail),
+    async (req) => probes.probeStats(req.params.room, { detail: req.query.detail, sample: req.query.sample }),
   );
 
   app.delete<{ Params: RoomParams }>(

@@ -11,6 +11,20 @@ export interface RoomMediaOptions {
   maxViewersPerRouter: number;
 }
 
+/**
+ * Local pipe transports (origin → fan-out router on another worker). One pipe
+ * socket carries every producer of the room, so a key frame from each of four
+ * broadcasters arrives as one burst; the kernel's default receive buffer
+ * (~200 KB, ~90 packets) overflowed under load in bench/media/capacity.ts, and
+ * a datagram lost there is lost for every viewer of that router (2 workers, 4
+ * publishers: 2.5 % loss on the fan-out router's viewers at 1,200 consumers with
+ * the default, none up to 1,552 with 1 MiB). Not more: under sustained overload
+ * a bigger buffer only queues seconds of stale media. The kernel caps the size
+ * at net.core.rmem_max / wmem_max (208 KiB on a stock kernel: raise them on
+ * media nodes). Same address as mediasoup's default.
+ */
+const PIPE_LISTEN: ms.TransportListenInfo = { protocol: 'udp', ip: '127.0.0.1', recvBufferSize: 1024 * 1024, sendBufferSize: 1024 * 1024 };
+
 /** One of a room's routers: the origin (publishers send here) or a fan-out fed by pipeToRouter. */
 export class RoomRouter {
   /** Peers placed on this router to receive media. */
@@ -137,7 +151,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     target.piped.add(producer.id);
     producer.observer.once('close', () => target.piped.delete(producer.id));
     try {
-      await origin.router.pipeToRouter({ producerId: producer.id, router: target.router });
+      await origin.router.pipeToRouter({ producerId: producer.id, router: target.router, listenInfo: PIPE_LISTEN });
     } catch (err) {
       // The producer or a router closed meanwhile: nothing to feed.
       if (!producer.closed && !target.closed && !origin.closed) throw err;

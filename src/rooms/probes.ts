@@ -86,7 +86,8 @@ export interface ProbeStatsReport {
   /** Server clock (ms since the epoch) once every stat was in. */
   at: number;
   probes: { probeId: string; port: number; worker: number; consumers: ProbeConsumerStats[] }[] | undefined;
-  totals: { probes: number; consumers: number; packetCount: number; byteCount: number; byWorker: { worker: number; consumers: number; packetCount: number }[] };
+  /** `sampled` consumers were read; with sampling, `packetCount` and `byteCount` are extrapolated to all `consumers`. */
+  totals: { probes: number; consumers: number; sampled: number; packetCount: number; byteCount: number; byWorker: { worker: number; consumers: number; packetCount: number }[] };
   /** What the room's producers received (`packetsLost` counts gaps at the origin's socket). */
   producers: { producerId: string; kind: ms.MediaKind; packetCount: number; byteCount: number; packetsLost: number }[];
 }
@@ -294,49 +295,83 @@ export class MediaProbes {
     return out;
   }
 
-  /** Packet counts of every probe consumer (`outbound-rtp`) and of the room's producers. */
-  async probeStats(roomId: string, detail = true): Promise<ProbeStatsReport> {
+  /**
+   * Packet counts of the probe consumers (`outbound-rtp`) and of the room's
+   * producers. Every consumer is one request to its worker, and a busy worker
+   * answers late, so the snapshot of N consumers is smeared over time. With
+   * `sample`, only up to that many consumers per (worker, producer) are read
+   * and the totals are extrapolated: consumers of one producer on one router
+   * forward the same packets, so the estimate is exact once they all run, and
+   * the snapshot is taken at one instant even on a saturated worker.
+   */
+  async probeStats(roomId: string, opts: { detail?: boolean; sample?: number | undefined } = {}): Promise<ProbeStatsReport> {
     const room = this.roomOf(roomId);
     const probes = [...this.tools(room).probes.values()];
-    const perProbe = await Promise.all(
-      probes.map(async (p) => ({
-        probeId: p.id,
-        port: p.port,
-        worker: p.rr.workerIndex,
-        consumers: await Promise.all(p.consumers.filter((c) => !c.closed).map(consumerStats)),
-      })),
-    );
-    const producers = await Promise.all(
-      room.publishers.flatMap((peer) => [...peer.producers.values()]).map(async ({ producer }) => {
-        const stats = (await producer.getStats().catch(() => [])).filter((s) => s.type === 'inbound-rtp');
-        return {
-          producerId: producer.id,
-          kind: producer.kind,
-          packetCount: stats.reduce((a, s) => a + s.packetCount, 0),
-          byteCount: stats.reduce((a, s) => a + s.byteCount, 0),
-          packetsLost: stats.reduce((a, s) => a + s.packetsLost, 0),
-        };
-      }),
-    );
+    const groups = new Map<string, { worker: number; members: { probe: Probe; consumer: ms.Consumer }[] }>();
+    for (const probe of probes) {
+      for (const consumer of probe.consumers) {
+        if (consumer.closed) continue;
+        const key = `${probe.rr.workerIndex}:${consumer.producerId}`;
+        const g = groups.get(key) ?? { worker: probe.rr.workerIndex, members: [] };
+        g.members.push({ probe, consumer });
+        groups.set(key, g);
+      }
+    }
+    const sample = opts.sample && opts.sample > 0 ? Math.floor(opts.sample) : undefined;
+    const read = [...groups.values()].map((g) => {
+      const k = sample ? Math.min(sample, g.members.length) : g.members.length;
+      // Evenly spread over the group, so early and late consumers are both represented.
+      const picked = Array.from({ length: k }, (_, i) => g.members[Math.floor((i * g.members.length) / k)]!);
+      return { g, picked };
+    });
+    const [statsByGroup, producers] = await Promise.all([
+      Promise.all(read.map(async ({ g, picked }) => ({ g, stats: await Promise.all(picked.map(async (m) => ({ m, s: await consumerStats(m.consumer) }))) }))),
+      Promise.all(
+        room.publishers.flatMap((peer) => [...peer.producers.values()]).map(async ({ producer }) => {
+          const stats = (await producer.getStats().catch(() => [])).filter((s) => s.type === 'inbound-rtp');
+          return {
+            producerId: producer.id,
+            kind: producer.kind,
+            packetCount: stats.reduce((a, s) => a + s.packetCount, 0),
+            byteCount: stats.reduce((a, s) => a + s.byteCount, 0),
+            packetsLost: stats.reduce((a, s) => a + s.packetsLost, 0),
+          };
+        }),
+      ),
+    ]);
     const byWorker = new Map<number, { worker: number; consumers: number; packetCount: number }>();
     let consumers = 0;
     let packetCount = 0;
     let byteCount = 0;
-    for (const p of perProbe) {
-      const w = byWorker.get(p.worker) ?? { worker: p.worker, consumers: 0, packetCount: 0 };
-      byWorker.set(p.worker, w);
-      for (const c of p.consumers) {
-        consumers++;
-        packetCount += c.packetCount;
-        byteCount += c.byteCount;
-        w.consumers++;
-        w.packetCount += c.packetCount;
-      }
+    let sampled = 0;
+    for (const { g, stats } of statsByGroup) {
+      if (stats.length === 0) continue;
+      const scale = g.members.length / stats.length;
+      const pc = stats.reduce((a, x) => a + x.s.packetCount, 0) * scale;
+      const bc = stats.reduce((a, x) => a + x.s.byteCount, 0) * scale;
+      const w = byWorker.get(g.worker) ?? { worker: g.worker, consumers: 0, packetCount: 0 };
+      byWorker.set(g.worker, w);
+      w.consumers += g.members.length;
+      w.packetCount += Math.round(pc);
+      consumers += g.members.length;
+      packetCount += pc;
+      byteCount += bc;
+      sampled += stats.length;
+    }
+    let detail: ProbeStatsReport['probes'];
+    if (opts.detail ?? true) {
+      const seen = new Map(statsByGroup.flatMap(({ stats }) => stats.map((x) => [x.m.consumer.id, x.s] as const)));
+      detail = probes.map((p) => ({
+        probeId: p.id,
+        port: p.port,
+        worker: p.rr.workerIndex,
+        consumers: p.consumers.flatMap((c) => seen.get(c.id) ?? []),
+      }));
     }
     return {
       at: Date.now(),
-      probes: detail ? perProbe : undefined,
-      totals: { probes: probes.length, consumers, packetCount, byteCount, byWorker: [...byWorker.values()].sort((a, b) => a.worker - b.worker) },
+      probes: detail,
+      totals: { probes: probes.length, consumers, sampled, packetCount: Math.round(packetCount), byteCount: Math.round(byteCount), byWorker: [...byWorker.values()].sort((a, b) => a.worker - b.worker) },
       producers,
     };
   }

@@ -220,6 +220,13 @@ describe('admin media tools: RTP ingest and probe consumers', () => {
       expect(await native.counters()).toMatchObject({ unknown: 0, malformed: 0 });
       expect(stats.producers[0]).toMatchObject({ kind: 'video', packetsLost: 0 });
       expect(stats.totals.consumers).toBe(10);
+      // ?sample reads a few consumers per (worker, producer) and extrapolates.
+      const full = await admin.probeStats(room, false);
+      expect(full.totals).toMatchObject({ consumers: 10, sampled: 10, packetCount: stats.totals.packetCount });
+      const sampled = await admin.probeStats(room, false, 1);
+      expect(sampled.probes).toBeUndefined();
+      expect(sampled.totals.sampled).toBe(sampled.totals.byWorker.length);
+      expect(Math.abs(sampled.totals.packetCount - full.totals.packetCount) / full.totals.packetCount).toBeLessThan(0.1);
     });
 
     it('closing the probes gives their router slots back', async () => {
