@@ -47,6 +47,8 @@ const LIVE_ENCODE = env('LIVE_ENCODE', '0') === '1';
 const CROSS_CHECK = env('CROSS_CHECK', '1') === '1';
 /** A failing step is measured again when other processes used more than this many cores meanwhile. */
 const CONTENDED_CORES = Number(env('CONTENDED_CORES', '0.3'));
+/** A step passes only while each consumer still receives at least this share of the first step's packet rate. */
+const KEEP_UP = Number(env('KEEP_UP', '0.9'));
 const ADMIN_TOKEN = crypto.randomBytes(18).toString('hex');
 const ROOM = 'bench-media';
 /** ~1 Mbps VP8 at 640x360@30. testsrc2: plain testsrc is so easy to code that libvpx stays near 0.5 Mbps. */
@@ -69,10 +71,11 @@ interface ScenarioSpec {
 }
 
 const ramp = (from: number, to: number, by: number) => Array.from({ length: Math.floor((to - from) / by) + 1 }, (_, i) => from + i * by);
-const STEPS_1W = [400, 700, 850, ...ramp(1000, 1400, 100), 1600, 1800, 2000, 2400, 2800, 3200, 3600, 4000];
+// The first step is light (the keep-up baseline); the ramps start near the knee so all seven fit in ~6 minutes.
+const STEPS_1W = [700, 850, ...ramp(1000, 1400, 100), 1600, 1800, 2000, 2400, 2800, 3200, 3600, 4000];
 /** SRTP costs the worker about 2.5× per packet here (libsrtp on NSS): start lower. */
-const STEPS_SRTP = [150, 250, ...ramp(300, 600, 50), 700, 800, 900, 1000, 1200, 1400, 1600, 2000];
-const STEPS_2W = [800, 1200, ...ramp(1400, 2000, 150), 2200, 2400, 2700, 3000, 3400, 4000];
+const STEPS_SRTP = [150, 250, ...ramp(300, 500, 50), 600, 700, 800, 1000, 1200, 1600, 2000];
+const STEPS_2W = [1000, 1200, ...ramp(1400, 2000, 150), 2200, 2400, 2700, 3000, 3400, 4000];
 const ALL: ScenarioSpec[] = [
   { id: 'bare-w1-p1', target: 'bare', workers: 1, publishers: 1, srtp: false, steps: STEPS_1W },
   { id: 'fc-w1-p1', target: 'fourcast', workers: 1, publishers: 1, srtp: false, steps: STEPS_1W },
@@ -400,6 +403,12 @@ export interface StepResult {
   contendedAttempt?: { lossAtBots: number; otherCores: number; forwardedPps: number; silentStreams: number };
   byWorker: { worker: number; consumers: number }[];
   pass: boolean;
+  /**
+   * Packets per consumer per second received by the bots, relative to the scenario's first (light) step.
+   * Below KEEP_UP the worker forwards less than the source sends: its ingest queue grows (delay) even
+   * before the kernel drops anything, so the step does not pass.
+   */
+  keepUp: number;
   /** Duration of the server stats calls at the window's start and end (ms); the forwarded rate is uncertain by about their mean over the window. */
   serverStatsMs: [number, number];
   /** UDP datagrams the kernel dropped for full receive buffers during the window, any socket on the machine (bots, ingest, pipe). */
@@ -471,7 +480,9 @@ function stepResult(consumers: number, probes: number, a: Snapshot, b: Snapshot,
       const ws = windowStats(mine(a.bots), mine(b.bots), seconds);
       return { worker: w, streams: ws.streams, lossRatio: ws.lossRatio };
     }),
+    // Loss and keeping up are judged in runScenario (keeping up needs the scenario's first step).
     pass: bots.lossRatio < LOSS_LIMIT && bots.silent === 0,
+    keepUp: 1,
   };
 }
 
@@ -573,7 +584,13 @@ async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string, budgetS
         r.addSeconds = addSeconds;
         return r;
       };
-      let r = await measure();
+      const judge = (x: StepResult) => {
+        const base = steps[0] ?? x;
+        x.keepUp = base.botPps > 0 ? x.botPps / x.consumers / (base.botPps / base.consumers) : 1;
+        x.pass = x.lossAtBots < LOSS_LIMIT && x.silentStreams === 0 && x.keepUp >= KEEP_UP;
+        return x;
+      };
+      let r = judge(await measure());
       const silentOnly = r.lossAtBots < LOSS_LIMIT && r.silentStreams > 0;
       if (!r.pass && (r.otherCores > CONTENDED_CORES || silentOnly)) {
         // Something else on the machine took CPU during this window, or some streams had not started: measure the same step once more.
@@ -582,7 +599,7 @@ async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string, budgetS
         );
         const first = r;
         await sleep(1000);
-        r = await measure();
+        r = judge(await measure());
         r.contendedAttempt = { lossAtBots: first.lossAtBots, otherCores: first.otherCores, forwardedPps: first.forwardedPps, silentStreams: first.silentStreams };
       }
       if (crossCheck) await bots.call({ op: 'webrtcClose' });
@@ -595,7 +612,10 @@ async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string, budgetS
           `  other ${r.otherCores.toFixed(2)} cores  rcvbuf drops ${r.rcvbufErrors}${r.silentStreams ? `  silent ${r.silentStreams}` : ''}  +${addSeconds.toFixed(1)} s  ${r.pass ? 'ok' : 'LOSS'}`,
       );
       if (!r.pass) {
-        stoppedBecause = `loss ${(r.lossAtBots * 100).toFixed(2)} % ≥ ${LOSS_LIMIT * 100} % at ${consumers} consumers`;
+        stoppedBecause =
+          r.lossAtBots >= LOSS_LIMIT || r.silentStreams > 0
+            ? `loss ${(r.lossAtBots * 100).toFixed(2)} % ≥ ${LOSS_LIMIT * 100} % at ${consumers} consumers`
+            : `not keeping up at ${consumers} consumers: each consumer got ${(r.keepUp * 100).toFixed(0)} % of the source's packet rate (the worker falls behind)`;
         break;
       }
     }
@@ -611,19 +631,25 @@ async function runScenario(spec: ScenarioSpec, bots: Bots, clip: string, budgetS
     await sleep(500);
     await bots.call({ op: 'reset' });
   }
-  const passing = steps.filter((s) => s.pass);
-  return {
+  return withVerdict({
     id: spec.id,
     target: spec.target,
     workers: spec.workers,
     publishers: spec.publishers,
     srtp: spec.srtp,
     steps,
-    best: passing.at(-1),
-    firstFailure: steps.find((s) => !s.pass),
+    best: undefined,
+    firstFailure: undefined,
     stoppedBecause,
     sourceKbps,
-  };
+  });
+}
+
+/** Best = the last passing step before the first failing one. */
+function withVerdict(r: ScenarioResult): ScenarioResult {
+  const fail = r.steps.findIndex((x) => !x.pass);
+  const ok = fail < 0 ? r.steps : r.steps.slice(0, fail);
+  return { ...r, best: ok.at(-1), firstFailure: fail < 0 ? undefined : r.steps[fail] };
 }
 
 // ---- report -----------------------------------------------------------------------------
@@ -638,6 +664,9 @@ function limitOf(r: ScenarioResult): string {
   if (!f) return r.stoppedBecause;
   const cores = os.availableParallelism();
   const byWorker = f.lossByWorker.length > 1 ? ` (loss by sending worker: ${f.lossByWorker.map((w) => `${w.worker}: ${pct(w.lossRatio, 2)}`).join(', ')})` : '';
+  if (f.lossAtBots < LOSS_LIMIT && f.silentStreams === 0) {
+    return `the worker fell behind the source (${pct(f.keepUp, 0)} of the packet rate reached each consumer; workers ${f.workerCpu.map((c) => pct(c, 0)).join(' + ')}, machine ${f1(f.machineBusyCores)} cores): its ingest queue grows, loss follows`;
+  }
   const where =
     f.ingestLoss > f.lossAtBots / 2
       ? 'drops at the ingest (producer) socket'
@@ -669,7 +698,7 @@ function summarise(results: ScenarioResult[]) {
       selfCpuAtMax: b?.selfCpu ?? 0,
       machineBusyCoresAtMax: b?.machineBusyCores ?? 0,
       lossAtMax: b?.lossAtBots ?? 0,
-      firstFailure: r.firstFailure && { consumers: r.firstFailure.consumers, loss: r.firstFailure.lossAtBots, ingestLoss: r.firstFailure.ingestLoss, workerCpu: r.firstFailure.workerCpuTotal },
+      firstFailure: r.firstFailure && { consumers: r.firstFailure.consumers, loss: r.firstFailure.lossAtBots, ingestLoss: r.firstFailure.ingestLoss, keepUp: r.firstFailure.keepUp, workerCpu: r.firstFailure.workerCpuTotal },
       limit: limitOf(r),
       botPpsAtMax: b?.botPps ?? 0,
       stoppedBecause: r.stoppedBecause,
@@ -741,16 +770,16 @@ function markdown(result: { machine: ReturnType<typeof machine> & Record<string,
     '',
     `Machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}, ${m.date}. Load average before/after: ${String(m.loadavgBefore)} / ${String(m.loadavgAfter)}.`,
     `Source: ffmpeg VP8 640x360@30 (${result.settings.LIVE_ENCODE ? 'live libvpx encoders' : 'libvpx clip replayed with -re -c copy, one ffmpeg via the tee muxer'}), ~${f0(s.rows[0]?.kbpsPerConsumer)} kbps per consumer as received. Bots: ${String(result.settings.botEngine)} engine, one UDP socket per probe.`,
-    `Ramp: consumers added in steps; each step settles ${String(result.settings.SETTLE_S)} s then measures ${String(result.settings.WINDOW_S)} s. Capacity = the largest step with loss < ${Number(result.settings.LOSS_LIMIT) * 100} % at the bots (RTP sequence gaps). A step whose probes take more than ${String(result.settings.ADD_TIMEOUT_S)} s to create ends the ramp (a saturated worker answers its control channel about once a second).`,
+    `Ramp: consumers added in steps; each step settles ${String(result.settings.SETTLE_S)} s then measures ${String(result.settings.WINDOW_S)} s. Capacity = the largest step with loss < ${Number(result.settings.LOSS_LIMIT) * 100} % at the bots (RTP sequence gaps) where each consumer still gets ≥ ${Number(result.settings.KEEP_UP ?? 0.9) * 100} % of the packet rate it got at the first, light step (below that the worker falls behind the source: its ingest queue and delay grow, loss follows). A step whose probes take more than ${String(result.settings.ADD_TIMEOUT_S)} s to create ends the ramp (a saturated worker answers its control channel about once a second).`,
     'Consumers are probe PlainTransports (no congestion control feedback); "fc" = Fourcast (RTP ingest + probes on the admin routes), "bare" = mediasoup alone (one worker, one router).',
     '',
     ...headline(s.rows, m.cores),
     '',
-    '| scenario | workers | publishers | SRTP | max consumers (loss < 0.5 %) | consumers / worker | forwarded pkt/s (server) | received pkt/s (bots) | pkt/s per worker-core (CPU-normalised) | worker CPU per 100 consumers | worker CPU at max | bots CPU at max | ffmpeg CPU | machine busy (cores) | first failing step | what limited it |',
+    '| scenario | workers | publishers | SRTP | max consumers (loss < 0.5 %, keeping up) | consumers / worker | forwarded pkt/s (server) | received pkt/s (bots) | pkt/s per worker-core (CPU-normalised) | worker CPU per 100 consumers | worker CPU at max | bots CPU at max | ffmpeg CPU | machine busy (cores) | first failing step | what limited it |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...s.rows.map(
       (r) =>
-        `| ${r.scenario} | ${r.workers} | ${r.publishers} | ${r.srtp ? 'yes' : 'no'} | ${r.maxConsumers} | ${f0(r.consumersPerWorker)} | ${f0(r.forwardedPps)} | ${f0(r.botPpsAtMax)} | ${f0(r.ppsPerWorkerCore)} | ${pct(r.workerCpuPer100Consumers)} | ${pct(r.workerCpuAtMax, 0)} | ${pct(r.botCpuAtMax, 0)} | ${pct(r.ffmpegCpuAtMax, 0)} | ${f1(r.machineBusyCoresAtMax)} | ${r.firstFailure ? `${r.firstFailure.consumers}: loss ${pct(r.firstFailure.loss, 2)} (ingest ${pct(r.firstFailure.ingestLoss, 2)})` : r.stoppedBecause} | ${r.limit} |`,
+        `| ${r.scenario} | ${r.workers} | ${r.publishers} | ${r.srtp ? 'yes' : 'no'} | ${r.maxConsumers} | ${f0(r.consumersPerWorker)} | ${f0(r.forwardedPps)} | ${f0(r.botPpsAtMax)} | ${f0(r.ppsPerWorkerCore)} | ${pct(r.workerCpuPer100Consumers)} | ${pct(r.workerCpuAtMax, 0)} | ${pct(r.botCpuAtMax, 0)} | ${pct(r.ffmpegCpuAtMax, 0)} | ${f1(r.machineBusyCoresAtMax)} | ${r.firstFailure ? `${r.firstFailure.consumers}: loss ${pct(r.firstFailure.loss, 2)} (ingest ${pct(r.firstFailure.ingestLoss, 2)}), keeps up ${pct(r.firstFailure.keepUp, 0)}` : r.stoppedBecause} | ${r.limit} |`,
     ),
     '',
     '"CPU" columns are shares of one core (100 % = one core). "pkt/s per worker-core" divides forwarded packets/s by the workers\' measured CPU, i.e. what one fully busy core would forward at that efficiency.',
@@ -776,11 +805,11 @@ function markdown(result: { machine: ReturnType<typeof machine> & Record<string,
     ...result.scenarios.flatMap((r) => [
       `### ${r.id}: ${r.stoppedBecause}`,
       '',
-      '| consumers | fwd pkt/s (stats call ms) | bot pkt/s | loss at bots (by sending worker) | UDP rcvbuf drops | ingest loss | jitter mean / p95 (ms) | worker CPU | bots CPU | ffmpeg CPU | this process | machine busy (cores) | other processes (cores) | steal (cores) |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| consumers | fwd pkt/s (stats call ms) | bot pkt/s | keeps up | loss at bots (by sending worker) | UDP rcvbuf drops | ingest loss | jitter mean / p95 (ms) | worker CPU | bots CPU | ffmpeg CPU | this process | machine busy (cores) | other processes (cores) | steal (cores) |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...r.steps.map(
         (x) =>
-          `| ${x.consumers} | ${f0(x.forwardedPps)} (${x.serverStatsMs.join('/')}) | ${f0(x.botPps)} | ${pct(x.lossAtBots, 2)}${x.lossByWorker.length > 1 ? ` (${x.lossByWorker.map((w) => `w${w.worker} ${pct(w.lossRatio, 2)}`).join(', ')})` : ''} | ${x.rcvbufErrors} | ${pct(x.ingestLoss, 2)} | ${f1(x.jitterMsMean)} / ${f1(x.jitterMsP95)} | ${x.workerCpu.map((c) => pct(c, 0)).join(' + ')} | ${pct(x.botCpu, 0)} | ${pct(x.ffmpegCpu, 0)} | ${pct(x.selfCpu, 0)} | ${f1(x.machineBusyCores)} | ${f1(x.otherCores)}${x.contendedAttempt ? ` (re-measured: first try loss ${pct(x.contendedAttempt.lossAtBots, 2)}, ${x.contendedAttempt.silentStreams} silent streams, ${f1(x.contendedAttempt.otherCores)} other)` : ''} | ${f1(x.stealCores)} |`,
+          `| ${x.consumers} | ${f0(x.forwardedPps)} (${x.serverStatsMs.join('/')}) | ${f0(x.botPps)} | ${pct(x.keepUp, 0)}${x.pass ? '' : ' ✗'} | ${pct(x.lossAtBots, 2)}${x.lossByWorker.length > 1 ? ` (${x.lossByWorker.map((w) => `w${w.worker} ${pct(w.lossRatio, 2)}`).join(', ')})` : ''} | ${x.rcvbufErrors} | ${pct(x.ingestLoss, 2)} | ${f1(x.jitterMsMean)} / ${f1(x.jitterMsP95)} | ${x.workerCpu.map((c) => pct(c, 0)).join(' + ')} | ${pct(x.botCpu, 0)} | ${pct(x.ffmpegCpu, 0)} | ${pct(x.selfCpu, 0)} | ${f1(x.machineBusyCores)} | ${f1(x.otherCores)}${x.contendedAttempt ? ` (re-measured: first try loss ${pct(x.contendedAttempt.lossAtBots, 2)}, ${x.contendedAttempt.silentStreams} silent streams, ${f1(x.contendedAttempt.otherCores)} other)` : ''} | ${f1(x.stealCores)} |`,
       ),
       '',
     ]),
@@ -793,6 +822,15 @@ function markdown(result: { machine: ReturnType<typeof machine> & Record<string,
 /** REPORT_ONLY=1: rewrite media.md and the chart from an existing media.json (no measuring). */
 async function reportOnly(): Promise<void> {
   const result = JSON.parse(fs.readFileSync(path.join(root, 'bench-results/media.json'), 'utf8')) as Parameters<typeof markdown>[0] & { scenarios: ScenarioResult[] };
+  // Re-judge every step with the current rules (the data are the same).
+  result.scenarios = result.scenarios.map((sc) => {
+    const base = sc.steps[0];
+    for (const x of sc.steps) {
+      x.keepUp = base && base.botPps > 0 ? x.botPps / x.consumers / (base.botPps / base.consumers) : 1;
+      x.pass = x.lossAtBots < LOSS_LIMIT && x.silentStreams === 0 && x.keepUp >= KEEP_UP;
+    }
+    return withVerdict(sc);
+  });
   result.summary = summarise(result.scenarios);
   fs.writeFileSync(path.join(root, 'bench-results/media.json'), `${JSON.stringify(result, null, 2)}\n`);
   fs.writeFileSync(path.join(root, 'bench-results/media.md'), markdown(result));
@@ -828,7 +866,7 @@ async function main(): Promise<void> {
   const crossCheck = scenarios.flatMap((s) => s.steps.filter((x) => x.crossCheck).map((x) => ({ scenario: s.id, consumers: x.consumers, ...x.crossCheck })));
   const result = {
     machine: { ...machine(), loadavgBefore, loadavgAfter: os.loadavg().map((x) => x.toFixed(2)).join(' '), memoryGiB: Math.round(os.totalmem() / 2 ** 30), },
-    settings: { WINDOW_S, SETTLE_S, LOSS_LIMIT, RAMP_BUDGET_S, TOTAL_BUDGET_S, ADD_TIMEOUT_S, STATS_SAMPLE, MAX_CONSUMERS, LIVE_ENCODE, source: SOURCE, encode: ENCODE.join(' '), botSockets: 'one per probe', botEngine: ENGINE, durationSeconds: Math.round((performance.now() - t0) / 1000) },
+    settings: { WINDOW_S, SETTLE_S, LOSS_LIMIT, KEEP_UP, RAMP_BUDGET_S, TOTAL_BUDGET_S, ADD_TIMEOUT_S, STATS_SAMPLE, MAX_CONSUMERS, LIVE_ENCODE, source: SOURCE, encode: ENCODE.join(' '), botSockets: 'one per probe', botEngine: ENGINE, durationSeconds: Math.round((performance.now() - t0) / 1000) },
     summary,
     crossCheck,
     scenarios,

@@ -12,6 +12,7 @@ interface StepLike {
   workerCpuTotal: number;
   botCpu: number;
   pass: boolean;
+  keepUp?: number;
 }
 interface ScenarioLike {
   id: string;
@@ -24,8 +25,8 @@ interface ScenarioLike {
 
 /** Why the ramp ended, in one word under the bar. */
 function endTag(s: ScenarioLike): string {
-  if (s.firstFailure) return 'then loss';
-  if (s.stoppedBecause?.startsWith('control plane')) return 'then stalled';
+  if (s.firstFailure) return s.firstFailure.lossAtBots >= 0.005 ? 'then loss' : 'then lag';
+  if (s.stoppedBecause?.startsWith('control plane')) return 'stalled';
   if (s.stoppedBecause?.startsWith('time budget')) return 'time up';
   return '';
 }
@@ -108,7 +109,7 @@ function barPanel(x: number, y: number, w: number, h: number, scenarios: Scenari
   const goal = 1500;
   const max = niceMax(Math.max(goal, ...values) * 1.05);
   const sy = (v: number) => y + h - (v / max) * h;
-  out.push(`<text x="${x}" y="${y - 12}" font-size="15" font-weight="bold">Consumers per worker before loss &gt; 0.5 %</text>`);
+  out.push(`<text x="${x}" y="${y - 12}" font-size="15" font-weight="bold">Consumers per worker (loss &lt; 0.5 %, keeping up)</text>`);
   for (let i = 0; i <= 5; i++) {
     const v = (max * i) / 5;
     out.push(`<line x1="${x}" x2="${x + w}" y1="${sy(v)}" y2="${sy(v)}" stroke="#e5e5e5"/>`);
@@ -121,7 +122,7 @@ function barPanel(x: number, y: number, w: number, h: number, scenarios: Scenari
     out.push(`<rect x="${bx}" y="${sy(v)}" width="${bw * 0.7}" height="${y + h - sy(v)}" fill="${colors[i]}"/>`);
     out.push(`<text x="${bx + bw * 0.35}" y="${sy(v) - 5}" font-size="12" text-anchor="middle">${Math.round(v)}</text>`);
     const tag = endTag(s);
-    if (tag && v > max * 0.12) out.push(`<text x="${bx + bw * 0.35}" y="${y + h - 6}" font-size="10" text-anchor="middle" fill="white">${esc(tag)}</text>`);
+    if (tag && v > max * 0.12) out.push(`<text x="${bx + bw * 0.35}" y="${y + h - 6}" font-size="9" text-anchor="middle" fill="white">${esc(tag)}</text>`);
     out.push(`<text transform="translate(${bx + bw * 0.35} ${y + h + 14}) rotate(25)" font-size="11">${esc(s.id)}</text>`);
   });
   out.push(`<line x1="${x}" x2="${x + w}" y1="${sy(goal)}" y2="${sy(goal)}" stroke="#444" stroke-dasharray="6 4"/>`);
@@ -146,10 +147,10 @@ export function chartSvg(scenarios: ScenarioLike[], opts: { cores: number; lossL
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="70" y="32" font-size="20" font-weight="bold">Fourcast media capacity on loopback (${opts.cores} cores): ~1 Mbps VP8 consumers</text>`,
     legend,
-    `<text x="${W - 30}" y="32" font-size="12" text-anchor="end" fill="#555">filled dot: loss &lt; ${opts.lossLimit * 100} %; hollow: loss above (ramp stops)</text>`,
-    linePanel({ x: 90, y: 130, w: pw, h: ph, title: 'Forwarded packets/s (sum of consumer deltas)', yLabel: 'kpkt/s', yMax: ppsMax, xMax, yFmt: (v) => v.toFixed(0), series: series((x) => x.forwardedPps / 1000) }),
+    `<text x="70" y="102" font-size="12" fill="#555">filled dot: step passed; hollow: loss ≥ ${opts.lossLimit * 100} % or the worker fell behind the source (ramp stops)</text>`,
+    linePanel({ x: 90, y: 135, w: pw, h: ph, title: 'Forwarded packets/s (sum of consumer deltas)', yLabel: 'kpkt/s', yMax: ppsMax, xMax, yFmt: (v) => v.toFixed(0), series: series((x) => x.forwardedPps / 1000) }),
     linePanel({
-      x: 720, y: 130, w: pw, h: ph, title: 'Loss at the bots (RTP sequence gaps; clipped at 5 %)', yLabel: 'loss %', yMax: 5, xMax, yFmt: (v) => v.toFixed(1),
+      x: 720, y: 135, w: pw, h: ph, title: 'Loss at the bots (RTP sequence gaps; clipped at 5 %)', yLabel: 'loss %', yMax: 5, xMax, yFmt: (v) => v.toFixed(1),
       series: series((x) => x.lossAtBots * 100), guide: { y: opts.lossLimit * 100, label: `${opts.lossLimit * 100} % limit` },
     }),
     linePanel({
