@@ -183,7 +183,10 @@ function nextMessage<T>(child: ChildProcess, what: string, timeoutMs: number, pi
   });
 }
 
-async function stopChild(child: ChildProcess, msg: ToServer | ToGenerator): Promise<void> {
+/** Children that had to be SIGKILLed because they did not exit within 3 s of `stop`. */
+const killedAfterStop: string[] = [];
+
+async function stopChild(child: ChildProcess, msg: ToServer | ToGenerator, what: string): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {
@@ -191,7 +194,10 @@ async function stopChild(child: ChildProcess, msg: ToServer | ToGenerator): Prom
   } catch {
     // channel already closed
   }
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  const timer = setTimeout(() => {
+    killedAfterStop.push(what);
+    child.kill('SIGKILL');
+  }, 3000);
   await exited;
   clearTimeout(timer);
 }
@@ -338,7 +344,7 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
     point.seconds = (Date.now() - started) / 1000;
     return point;
   } finally {
-    await Promise.all([...gens.map((g) => stopChild(g, { type: 'stop' })), stopChild(server, { type: 'stop' })]);
+    await Promise.all([...gens.map((g, i) => stopChild(g, { type: 'stop' }, `generator ${i} (${kind} N=${n})`)), stopChild(server, { type: 'stop' }, `${kind} server N=${n}`)]);
     for (const pid of grandchildren) if (alive(pid)) process.kill(pid, 'SIGKILL');
     grandchildren.clear();
   }
@@ -501,6 +507,7 @@ async function main(): Promise<void> {
     failures,
     seconds: (Date.now() - runStarted) / 1000,
   };
+  if (killedAfterStop.length) console.log(`note: killed after a 3 s stop timeout: ${killedAfterStop.join(', ')}`);
   const md = renderMarkdown(report);
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'chat.json'), JSON.stringify(report, null, 2) + '\n');

@@ -10,6 +10,7 @@ import { startFourcast } from '../../src/server.js';
 import { freePortRange } from '../../test/helpers/ports.js';
 import { exitWithParent, openFileLimit, toParent, type ToServer } from './shared.js';
 
+exitWithParent();
 const log = pino({ level: process.env.BENCH_SERVER_LOG_LEVEL ?? 'warn', base: undefined }, pino.destination(2));
 
 async function main(): Promise<void> {
@@ -40,7 +41,18 @@ async function main(): Promise<void> {
       process.exit(0);
     });
   };
-  exitWithParent(() => node.pool.close());
+  // Orchestrator gone: no graceful close (a process.exit() here can hang in tsx's loader thread);
+  // kill the mediasoup workers and this process outright.
+  exitWithParent(() => {
+    for (const w of node.pool.workers) {
+      try {
+        process.kill(w.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    process.kill(process.pid, 'SIGKILL');
+  });
   process.on('message', (m: ToServer) => {
     if (m.type === 'gc') {
       globalThis.gc?.();

@@ -7,6 +7,7 @@ import http from 'node:http';
 import { Server } from 'socket.io';
 import { ROOM, exitWithParent, openFileLimit, toParent, type ToServer } from './shared.js';
 
+exitWithParent();
 const httpServer = http.createServer();
 const io = new Server(httpServer, { transports: ['websocket'], serveClient: false, perMessageDeflate: false, httpCompression: false });
 io.on('connection', (socket) => {
@@ -19,7 +20,6 @@ io.on('connection', (socket) => {
 httpServer.listen(0, '127.0.0.1', () => {
   const address = httpServer.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  exitWithParent();
   process.on('message', (m: ToServer) => {
     if (m.type === 'gc') {
       globalThis.gc?.();

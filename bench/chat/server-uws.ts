@@ -7,6 +7,7 @@
 import { loadUws } from '../../src/signaling/uws.js';
 import { ROOM, exitWithParent, openFileLimit, toParent, type ToServer } from './shared.js';
 
+exitWithParent();
 const uws = loadUws(); // the native addon, or an error (never the slow JS fallback)
 const topic = `room/${ROOM}`;
 const app = uws.App();
@@ -30,7 +31,6 @@ app.listen('127.0.0.1', 0, (socket) => {
     process.exit(1);
   }
   const port = uws.us_socket_local_port(socket as never);
-  exitWithParent();
   process.on('message', (m: ToServer) => {
     if (m.type === 'gc') {
       globalThis.gc?.();

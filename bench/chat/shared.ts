@@ -132,10 +132,26 @@ export function toParent(msg: FromServer | FromGenerator): void {
   if (process.send && process.connected) process.send(msg);
 }
 
-/** Leave when the orchestrator goes away, whatever happened to it. */
-export function exitWithParent(onExit: () => void = () => undefined): void {
-  process.on('disconnect', () => {
-    onExit();
-    process.exit(0);
-  });
+let exitHook: () => void = () => undefined;
+
+/**
+ * Leave when the orchestrator goes away, whatever happened to it (even
+ * SIGKILL): on the IPC channel's `disconnect`, and, as a fallback, when this
+ * process is re-parented. Call it first thing; `onExit` may be set later.
+ */
+export function exitWithParent(onExit?: () => void): void {
+  if (onExit) exitHook = onExit;
+  if (process.listenerCount('disconnect') > 0) return;
+  const leave = () => {
+    try {
+      exitHook();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on('disconnect', leave);
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent || !process.connected) leave();
+  }, 1000).unref();
 }
