@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { machine } from './media/procStat.js';
+import { describeWorkerBinary, formatWorkerBinary } from '../src/media/workerBinary.js';
 
 const steps = [
   { name: 'chat', script: 'bench:chat', md: 'bench-results/chat.md', json: 'bench-results/chat.json' },
@@ -11,6 +12,9 @@ const steps = [
   { name: 'join to first frame', script: 'bench:first-frame', md: 'bench-results/first-frame.md', json: 'bench-results/first-frame.json' },
 ];
 
+// The steps inherit this environment (MEDIASOUP_WORKER_BIN included): they run this binary.
+const worker = await describeWorkerBinary();
+console.log(`mediasoup-worker: ${formatWorkerBinary(worker)}`);
 const only = process.env.BENCH_ONLY?.split(',');
 const results: { name: string; ok: boolean; seconds: number }[] = [];
 for (const step of steps) {
@@ -28,6 +32,7 @@ const report = [
   '# Fourcast benchmark report',
   '',
   `${machine().cores} cores, ${machine().cpu}, Node ${process.version}, ${new Date().toISOString()}.`,
+  `mediasoup-worker: ${formatWorkerBinary(worker)}.`,
   'Every number comes from this machine in this run; baselines (bare uWS, socket.io, bare mediasoup) ran in the same run.',
   'Chart: `media.png`.',
   '',
@@ -42,6 +47,7 @@ fs.writeFileSync(
   JSON.stringify(
     {
       machine: machine(),
+      worker,
       steps: results,
       ...Object.fromEntries(steps.filter((s) => fs.existsSync(s.json)).map((s) => [s.name, JSON.parse(fs.readFileSync(s.json, 'utf8'))])),
     },

@@ -60,10 +60,11 @@ node -e '
 '
 
 if [ "$want_test" = 1 ]; then
-  step "k6 (load-test smoke in the test suite)"
-  # A Go build the first time (minutes), then found in $(go env GOPATH)/bin.
-  # Without Go the k6 tests are reported as skipped, never as passed.
-  bash scripts/k6/install.sh || echo "[setup] k6 not installed: test/loadtest will be skipped (see loadtest/README.md)"
+  step "k6 (optional: load-test smoke in the test suite)"
+  # k6 is AGPL-licensed; this project's package policy does not install it on its own.
+  # A k6 the user installed (bash scripts/k6/install.sh builds the pinned release with Go)
+  # is used; without one the k6 tests are reported as skipped, never as passed.
+  bash scripts/k6/install.sh --check || echo "[setup] k6 not installed: test/loadtest k6 checks will be skipped (install it: see loadtest/README.md)"
 fi
 
 step "build (server + client)"

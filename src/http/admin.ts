@@ -3,6 +3,7 @@ import type { RoomManager } from '../rooms/roomManager.js';
 import type { Room } from '../rooms/room.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { TokenService } from '../auth/tokens.js';
+import { describeWorkerBinary, type WorkerBinaryInfo } from '../media/workerBinary.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { TOKEN_TTL, accessLinks, checkGrantRequest } from '../auth/links.js';
 import { bearerChecker } from './bearer.js';
@@ -15,6 +16,11 @@ export interface AdminRoutesOptions {
   tokens: TokenService;
   /** Base URL people open, for the links of minted tokens; defaults to the request's own origin. */
   publicUrl?: () => string | undefined;
+  /**
+   * The mediasoup-worker binary the pool runs, for `GET /admin/workers`; called per request.
+   * Defaults to `describeWorkerBinary()` (media/workerBinary.ts: mediasoup's binary and its origin record).
+   */
+  workerBinary?: () => WorkerBinaryInfo | Promise<WorkerBinaryInfo>;
 }
 
 /** Name of the OpenAPI security scheme the admin routes declare (see app.ts). */
@@ -147,6 +153,23 @@ const workerStats = {
   required: ['index', 'pid', 'port', 'up', 'consumers', 'routers', 'transports', 'cpu', 'resourceUsage'],
 } as const;
 
+const workerBinary = {
+  type: 'object',
+  description: 'The mediasoup-worker binary every worker of this node runs, and where it came from (scripts/mediasoup-worker/build.sh records it next to the binary)',
+  properties: {
+    path: { type: 'string', description: 'Binary mediasoup spawns (MEDIASOUP_WORKER_BIN, else node_modules/mediasoup/worker/out/Release/mediasoup-worker)' },
+    origin: {
+      type: 'string',
+      enum: ['prebuilt', 'source', 'unknown'],
+      description: 'prebuilt: upstream mediasoup download; source: built here against Debian libraries; unknown: no origin record, or one for another file',
+    },
+    mediasoupVersion: { type: 'string', description: 'mediasoup version the binary was obtained for (the installed package version when the origin is unknown)' },
+    sha256: { type: 'string', description: 'sha256 of the binary file; absent when it cannot be read' },
+    cacheKey: { type: 'string', description: 'Worker cache entry it was installed from' },
+  },
+  required: ['path', 'origin', 'mediasoupVersion'],
+} as const;
+
 const tokenBody = {
   type: 'object',
   properties: {
@@ -238,6 +261,7 @@ const STATUS_BY_CODE: Partial<Record<ProtocolError['code'], number>> = { 'not-fo
 export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, opts) => {
   const authorised = bearerChecker(opts.token, 'admin token');
   const { rooms, pool, tokens } = opts;
+  const binaryInfo = opts.workerBinary ?? (() => describeWorkerBinary());
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('cache-control', 'no-store');
@@ -399,10 +423,14 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
 
   app.get(
     '/admin/workers',
-    route('mediasoup workers: load and resource usage', {
-      response: { 200: { type: 'object', properties: { workers: { type: 'array', items: workerStats } }, required: ['workers'] }, ...errors },
+    route('mediasoup workers: load and resource usage, and the worker binary they run', {
+      response: {
+        200: { type: 'object', properties: { workers: { type: 'array', items: workerStats }, binary: workerBinary }, required: ['workers', 'binary'] },
+        ...errors,
+      },
     }),
     async () => ({
+      binary: await binaryInfo(),
       workers: await Promise.all(
         pool.workers.map(async (w) => {
           const ru = w.closed ? null : await w.worker.getResourceUsage().catch(() => null);

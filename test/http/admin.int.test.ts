@@ -1,3 +1,6 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import * as mediasoup from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Fourcast } from '../../src/server.js';
@@ -278,6 +281,22 @@ describe('admin routes against a live node (real workers, real sockets)', () => 
     expect(w0.consumers).toBeGreaterThanOrEqual(1);
     expect(w0.transports).toBeGreaterThanOrEqual(2);
     expect(w0.resourceUsage.ru_maxrss).toBeGreaterThan(1024);
+  });
+
+  it('names the worker binary the pool runs, with an origin that matches the file', async () => {
+    const res = await admin<{ binary: { path: string; origin: string; mediasoupVersion: string; sha256?: string; cacheKey?: string } }>('GET', '/admin/workers');
+    const { binary } = res.body;
+    expect(binary.path).toBe(mediasoup.workerBin);
+    expect(binary.sha256).toBe(crypto.createHash('sha256').update(fs.readFileSync(mediasoup.workerBin)).digest('hex'));
+    // A record next to the binary that describes this very file is believed; anything else is "unknown".
+    const recordFile = `${mediasoup.workerBin}.origin.json`;
+    const record = fs.existsSync(recordFile) ? (JSON.parse(fs.readFileSync(recordFile, 'utf8')) as { origin: string; sha256: string; mediasoupVersion: string; cacheKey?: string }) : undefined;
+    if (record && record.sha256 === binary.sha256) {
+      expect(binary).toMatchObject({ origin: record.origin, mediasoupVersion: record.mediasoupVersion });
+      expect(['prebuilt', 'source']).toContain(binary.origin);
+    } else {
+      expect(binary).toMatchObject({ origin: 'unknown', mediasoupVersion: mediasoup.version });
+    }
   });
 
   it('closing a room sends closing room-closed to every client and closes their sockets (4000)', async () => {
