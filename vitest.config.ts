@@ -29,6 +29,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/**/*.e2e.test.ts'],
           globalSetup: ['test/e2e/globalSetup.ts'],
+          env: { FOURCAST_TEST_PAGES: '1' },
           testTimeout: 180_000,
           hookTimeout: 120_000,
           fileParallelism: false,

@@ -72,7 +72,7 @@ async function startNode(extraEnv: Record<string, string>): Promise<{ node: Four
     STUN_URLS: 'stun:127.0.0.1:9',
     ...extraEnv,
   });
-  const node = await startFourcast(config, log);
+  const node = await startFourcast(config, log, { clientDir: null });
   const loopback = (u: string) => u.replace('//localhost:', '//127.0.0.1:');
   const urls = { http: loopback(node.urls.http), ws: loopback(node.urls.ws) };
   return { node: Object.assign(Object.create(node) as Fourcast, { urls }), log: kept };

@@ -3,8 +3,10 @@ import { createLogger } from './log.js';
 import { startFourcast } from './server.js';
 import { UwsNativeMissingError } from './signaling/uws.js';
 import { WorkerUnavailableError } from './media/workerPool.js';
+import { BuildError } from './build/info.js';
 
-// Exit codes: 78 = configuration error (EX_CONFIG), 69 = a native part is unavailable (EX_UNAVAILABLE).
+// Exit codes: 78 = configuration error (EX_CONFIG), 69 = a part is unavailable (EX_UNAVAILABLE):
+// the uWS native binary, the mediasoup worker, or the built web client.
 async function main(): Promise<void> {
   let config;
   try {
@@ -21,7 +23,7 @@ async function main(): Promise<void> {
   try {
     node = await startFourcast(config, log);
   } catch (err) {
-    if (err instanceof UwsNativeMissingError || err instanceof WorkerUnavailableError) {
+    if (err instanceof UwsNativeMissingError || err instanceof WorkerUnavailableError || err instanceof BuildError) {
       log.fatal(err.message);
       await new Promise((r) => setTimeout(r, 100)); // let the log transport flush
       process.exit(69);
@@ -33,11 +35,14 @@ async function main(): Promise<void> {
   const token = await node.tokens.mint({ role: 'publisher', room, name: 'Broadcaster', ttlSeconds: 12 * 3600 });
   const broadcast = `${node.urls.http}/broadcast.html?room=${encodeURIComponent(room)}&token=${token}`;
   const watch = `${node.urls.http}/watch.html?room=${encodeURIComponent(room)}`;
-  log.info({ http: node.urls.http, ws: node.urls.ws, workers: config.media.workers }, 'Fourcast is up');
+  const ports = `${config.media.portBase}${config.media.workers > 1 ? `-${config.media.portBase + config.media.workers - 1}` : ''}`;
+  log.info({ http: node.urls.http, ws: node.urls.ws, workers: config.media.workers, media: node.media.announced }, 'Fourcast is up');
   process.stdout.write(
     `\n  Fourcast is live.\n` +
       `  Broadcaster link (token valid 12 h):\n    ${broadcast}\n` +
       `  Viewer link:\n    ${watch}\n` +
+      `  Media (WebRTC) at ${node.media.announced.join(', ')}, UDP+TCP port ${ports}` +
+      (node.media.detected ? ` (detected; set RTC_ANNOUNCED_ADDRESS to the address browsers elsewhere reach, e.g. a public IP)\n` : '\n') +
       (config.auth.tokenSecretGenerated ? `  (TOKEN_SECRET not set: a random one was generated, links die with this process.)\n` : '') +
       '\n',
   );

@@ -1,11 +1,15 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { checkBuild, projectRoot } from './build/info.js';
+import { resolveMediaAddresses, type MediaAddresses } from './media/addresses.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './log.js';
 import { TokenService } from './auth/tokens.js';
+import type { AccessPolicy } from './auth/access.js';
 import { WorkerPool } from './media/workerPool.js';
 import { mediaCodecs } from './media/codecs.js';
+import { describeWorkerBinary } from './media/workerBinary.js';
 import { buildHttpApp } from './http/app.js';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './signaling/uws.js';
 import { closeUws, listenUws } from './signaling/listener.js';
@@ -16,8 +20,15 @@ import { TurnService } from './turn/service.js';
 import { Metrics } from './metrics/metrics.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** dist/client next to dist/server, or <repo>/dist/client when run from src with tsx. */
-export const defaultClientDir = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../client' : '../dist/client');
+
+export interface StartOptions {
+  /**
+   * Folder of the built web client. Default: `dist/client`, checked first (a
+   * missing or stale build is a `BuildError` that says which command fixes it).
+   * `null` serves no pages (tests of the API alone).
+   */
+  clientDir?: string | null;
+}
 
 export interface Fourcast {
   readonly config: Config;
@@ -31,6 +42,8 @@ export interface Fourcast {
   readonly draining: boolean;
   /** Where people and browsers reach this node. */
   readonly urls: { http: string; ws: string };
+  /** What the WebRtcServers bind and announce to browsers. */
+  readonly media: MediaAddresses;
   /** Stops new joins, tells every client, and closes after the grace period. */
   drain(graceMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -38,11 +51,13 @@ export interface Fourcast {
 
 /**
  * Starts a node: checks the native parts first (uWS, mediasoup worker), then
- * the worker pool, the WebSocket server and the HTTP server. Anything that
+ * the web client's build, the WebSocket server and the HTTP server. Anything that
  * fails is torn down before the error propagates.
  */
-export async function startFourcast(config: Config, log: Logger): Promise<Fourcast> {
+export async function startFourcast(config: Config, log: Logger, opts: StartOptions = {}): Promise<Fourcast> {
   const uws = loadUws();
+  const media = await resolveMediaAddresses(config.media.listenIp, config.media.announcedAddress);
+  log.info({ listen: media.listen, detected: media.detected }, 'media addresses');
   const tokens = new TokenService(config.auth.tokenSecret);
   const metrics = new Metrics();
   const turn = new TurnService(config.turn, log.child({ component: 'turn' }), { onOutcome: (p, o) => metrics.turnOutcome(p, o) });
@@ -50,16 +65,22 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
   const pool = await WorkerPool.create({
     count: config.media.workers,
     logLevel: config.media.logLevel,
-    listenIp: config.media.listenIp,
-    announcedAddress: config.media.announcedAddress,
+    listen: media.listen,
     portBase: config.media.portBase,
     log: log.child({ component: 'media' }),
   });
+
+  const binary = await describeWorkerBinary().catch(() => undefined);
+  log.info({ binary }, `mediasoup worker binary: ${binary ? `${binary.origin} build of mediasoup ${binary.mediasoupVersion}` : 'unknown'}`);
 
   let listenSocket: us_listen_socket | undefined;
   let http: FastifyInstance | undefined;
   let draining = false;
   try {
+    // A node without its pages is of no use to people: refuse a missing or stale build.
+    const root = projectRoot(here);
+    const clientDir =
+      opts.clientDir === undefined ? checkBuild(root, { serverFromDist: path.relative(root, here).split(path.sep)[0] === 'dist' }).clientDir : (opts.clientDir ?? undefined);
     const ws = uws.App();
     const rooms = new RoomManager({
       pool,
@@ -74,12 +95,17 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
     });
     metrics.attach({ pool, rooms });
     pool.on('workerdied', () => metrics.workerDeath());
+    const access: AccessPolicy = {
+      tokens,
+      allowAnonymousViewers: config.auth.allowAnonymousViewers,
+      isDraining: () => draining,
+      isBanned: (room, keys) => rooms.isBanned(room, keys),
+    };
     const signaling = attachSignaling(ws, {
       rooms,
       metrics,
-      tokens,
+      access,
       log,
-      allowAnonymousViewers: config.auth.allowAnonymousViewers,
       isDraining: () => draining,
       maxBufferBytes: config.wsMaxBufferBytes,
       requestRate: { perSecond: config.wsRequestsPerSecond, burst: config.wsRequestsPerSecond * 4 },
@@ -102,18 +128,19 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
     probe.close();
     http = await buildHttpApp({
       log,
-      clientDir: defaultClientDir,
+      clientDir,
       trustProxy: config.http.trustProxy,
       turn,
       turnRatePerMinute: config.http.turnRatePerMinute,
       metrics,
       metricsToken: config.auth.metricsToken,
-      admin: adminToken ? { token: adminToken, rooms, pool, tokens, publicUrl: () => publicHttp.url } : undefined,
+      admin: adminToken ? { token: adminToken, rooms, pool, tokens, publicUrl: () => publicHttp.url, workerBinary: () => describeWorkerBinary() } : undefined,
       mediaTools: adminToken
-        ? { token: adminToken, probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress, log: log.child({ component: 'probes' }) }) }
+        ? { token: adminToken, probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined), log: log.child({ component: 'probes' }) }) }
         : undefined,
       wsUrl: (host, secure) => config.ws.publicUrl ?? `${secure ? 'wss' : 'ws'}://${host}:${bound.port}/ws`,
       routerRtpCapabilities,
+      access,
       notReadyReasons: () => {
         const reasons: string[] = [];
         if (draining) reasons.push('draining');
@@ -144,6 +171,7 @@ export async function startFourcast(config: Config, log: Logger): Promise<Fourca
         return draining;
       },
       urls: { http: httpUrl, ws: wsUrl },
+      media,
       async drain(graceMs = config.drainGraceMs) {
         if (draining) return;
         draining = true;

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     DRAIN_GRACE_SECONDS: '1',
     STUN_URLS: 'stun:127.0.0.1:9',
   });
-  const node = await startFourcast(config, log);
+  const node = await startFourcast(config, log, { clientDir: null });
   const ws = node.urls.ws.replace('localhost', '127.0.0.1');
   let stopping = false;
   const stop = () => {

@@ -28,6 +28,7 @@ import { windowStats, type RtpStreamSnapshot, type WindowStats } from '../../loa
 import { freePortRange } from '../../test/helpers/ports.js';
 import { cpuSeconds, machine } from './procStat.js';
 import { renderChart } from './capacityChart.js';
+import { describeWorkerBinary, formatWorkerBinary, type WorkerBinaryInfo } from '../../src/media/workerBinary.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -223,7 +224,7 @@ async function fourcastTarget(workers: number, publishers: number): Promise<Targ
     STUN_URLS: 'stun:127.0.0.1:9', TOKEN_SECRET: crypto.randomBytes(24).toString('hex'), ADMIN_TOKEN,
     LOG_LEVEL: 'warn', LOG_FORMAT: 'json', MEDIASOUP_LOG_LEVEL: 'error',
   });
-  const node: Fourcast = await startFourcast(config, pino({ level: 'warn' }));
+  const node: Fourcast = await startFourcast(config, pino({ level: 'warn' }), { clientDir: null });
   const admin = new AdminClient(node.urls.http.replace('localhost', '127.0.0.1'), ADMIN_TOKEN);
   const ingests: IngestPort[] = [];
   for (let i = 0; i < publishers; i++) {
@@ -762,13 +763,22 @@ function headline(rows: ReturnType<typeof summarise>['rows'], cores: number): st
   return out;
 }
 
-function markdown(result: { machine: ReturnType<typeof machine> & Record<string, unknown>; settings: Record<string, unknown>; summary: ReturnType<typeof summarise>; scenarios: ScenarioResult[]; crossCheck: unknown }): string {
+function markdown(result: {
+  machine: ReturnType<typeof machine> & Record<string, unknown>;
+  /** Absent in results written before it was recorded. */
+  worker?: WorkerBinaryInfo;
+  settings: Record<string, unknown>;
+  summary: ReturnType<typeof summarise>;
+  scenarios: ScenarioResult[];
+  crossCheck: unknown;
+}): string {
   const s = result.summary;
   const m = result.machine;
   const lines = [
     '# Media capacity (loopback)',
     '',
     `Machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}, ${m.date}. Load average before/after: ${String(m.loadavgBefore)} / ${String(m.loadavgAfter)}.`,
+    `mediasoup-worker (Fourcast and bare alike): ${result.worker ? formatWorkerBinary(result.worker) : 'not recorded'}.`,
     `Source: ffmpeg VP8 640x360@30 (${result.settings.LIVE_ENCODE ? 'live libvpx encoders' : 'libvpx clip replayed with -re -c copy, one ffmpeg via the tee muxer'}), ~${f0(s.rows[0]?.kbpsPerConsumer)} kbps per consumer as received. Bots: ${String(result.settings.botEngine)} engine, one UDP socket per probe.`,
     `Ramp: consumers added in steps; each step settles ${String(result.settings.SETTLE_S)} s then measures ${String(result.settings.WINDOW_S)} s. Capacity = the largest step with loss < ${Number(result.settings.LOSS_LIMIT) * 100} % at the bots (RTP sequence gaps) where each consumer still gets ≥ ${Number(result.settings.KEEP_UP ?? 0.9) * 100} % of the packet rate it got at the first, light step (below that the worker falls behind the source: its ingest queue and delay grow, loss follows). A step whose probes take more than ${String(result.settings.ADD_TIMEOUT_S)} s to create ends the ramp (a saturated worker answers its control channel about once a second).`,
     'Consumers are probe PlainTransports (no congestion control feedback); "fc" = Fourcast (RTP ingest + probes on the admin routes), "bare" = mediasoup alone (one worker, one router).',
@@ -866,6 +876,8 @@ async function main(): Promise<void> {
   const crossCheck = scenarios.flatMap((s) => s.steps.filter((x) => x.crossCheck).map((x) => ({ scenario: s.id, consumers: x.consumers, ...x.crossCheck })));
   const result = {
     machine: { ...machine(), loadavgBefore, loadavgAfter: os.loadavg().map((x) => x.toFixed(2)).join(' '), memoryGiB: Math.round(os.totalmem() / 2 ** 30), },
+    // Both targets spawn mediasoup.workerBin from this process.
+    worker: await describeWorkerBinary(),
     settings: { WINDOW_S, SETTLE_S, LOSS_LIMIT, KEEP_UP, RAMP_BUDGET_S, TOTAL_BUDGET_S, ADD_TIMEOUT_S, STATS_SAMPLE, MAX_CONSUMERS, LIVE_ENCODE, source: SOURCE, encode: ENCODE.join(' '), botSockets: 'one per probe', botEngine: ENGINE, durationSeconds: Math.round((performance.now() - t0) / 1000) },
     summary,
     crossCheck,

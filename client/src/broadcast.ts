@@ -3,7 +3,23 @@ import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
 import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
-import { $, setStatus, toast } from './lib/ui';
+import { $, banner, setStatus, toast } from './lib/ui';
+
+/**
+ * Where going live stands. `live` only once the send transport is connected
+ * and the server is receiving bytes: a badge that says LIVE while nothing
+ * reaches the server is worse than none.
+ */
+type Phase = 'idle' | 'starting' | 'connecting' | 'live' | 'failed';
+const PHASE_TEXT: Record<Phase, string> = {
+  idle: 'Not live',
+  starting: 'Starting camera and microphone…',
+  connecting: 'Connecting media to the server…',
+  live: 'Viewers receive your camera and microphone',
+  failed: '',
+};
+/** Connecting for longer than this is reported as a failure (ICE keeps retrying). */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 // Broadcaster page: choose camera and mic, preview, go live, stop, mute.
 const QUALITY: Record<string, MediaTrackConstraints> = {
@@ -25,7 +41,7 @@ async function main(): Promise<void> {
     ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}),
   });
   new TileGrid($('#stage'), stage, 'You are the only broadcaster.');
-  const state = { live: false, error: null as string | null };
+  const state = { live: false, phase: 'idle' as Phase, error: null as string | null, joined: false, canPublish: true, refused: false };
   const preview = $('#preview') as HTMLVideoElement;
   const cameraSel = $('#camera') as HTMLSelectElement;
   const micSel = $('#mic') as HTMLSelectElement;
@@ -58,17 +74,57 @@ async function main(): Promise<void> {
   }
 
   function render(): void {
-    goLive.disabled = state.live;
-    stop.disabled = !state.live;
-    muteMic.disabled = muteCam.disabled = !state.live;
+    const published = state.phase !== 'idle' && state.phase !== 'starting';
+    // Going live needs a joined socket and a broadcaster grant.
+    goLive.disabled = state.phase !== 'idle' || !state.joined || !state.canPublish || state.refused;
+    stop.disabled = !published;
+    muteMic.disabled = muteCam.disabled = !published;
     muteMic.textContent = micMuted ? 'Unmute mic' : 'Mute mic';
     muteCam.textContent = camMuted ? 'Show camera' : 'Hide camera';
+    state.live = state.phase === 'live';
     $('#live-badge').classList.toggle('hidden', !state.live);
+    const ls = $('#live-state');
+    ls.dataset.state = state.phase;
+    ls.textContent = state.phase === 'failed' ? (state.error ?? 'Media connection failed') : PHASE_TEXT[state.phase];
   }
+
+  function setPhase(phase: Phase, error: string | null = null): void {
+    state.phase = phase;
+    state.error = error;
+    render();
+  }
+
+  // While published: watch the send transport and the bytes it sends.
+  let lastBytes = 0;
+  let connectingSince = 0;
+  async function monitor(): Promise<void> {
+    if (state.phase === 'idle' || state.phase === 'starting') return;
+    const ice = stage.transportState.send;
+    const bytes = await stage.bytesSent().catch(() => 0);
+    const flowing = bytes > lastBytes || (micMuted && camMuted);
+    lastBytes = bytes;
+    if (ice === 'connected' && flowing) {
+      connectingSince = 0;
+      setPhase('live');
+      return;
+    }
+    connectingSince ||= performance.now();
+    if (ice === 'failed' || performance.now() - connectingSince > CONNECT_TIMEOUT_MS) {
+      const host = location.hostname;
+      setPhase(
+        'failed',
+        `Your video is not reaching the server (media connection ${ice}). Likely causes: the server announces an address ` +
+          `this browser cannot reach (RTC_ANNOUNCED_ADDRESS on ${host}), a firewall blocks its UDP/TCP media port, or no TURN ` +
+          `server is configured for this network. Retrying…`,
+      );
+    } else if (state.phase !== 'connecting') setPhase('connecting');
+  }
+  setInterval(() => void monitor(), 1000);
+  stage.on('transport', ({ direction }) => direction === 'send' && void monitor());
 
   async function switchDevice(): Promise<void> {
     const s = await openDevices();
-    if (state.live) {
+    if (state.phase !== 'idle' && state.phase !== 'starting') {
       await stage.publish('camera', s.getVideoTracks()[0]!);
       await stage.publish('mic', s.getAudioTracks()[0]!);
     }
@@ -77,27 +133,27 @@ async function main(): Promise<void> {
   micSel.addEventListener('change', () => void switchDevice().catch((e: unknown) => toast(String(e))));
 
   goLive.addEventListener('click', async () => {
-    goLive.disabled = true;
+    setPhase('starting');
     try {
       const s = stream ?? (await openDevices());
       await stage.publish('camera', s.getVideoTracks()[0]!);
       await stage.publish('mic', s.getAudioTracks()[0]!);
-      state.live = true;
-      state.error = null;
+      lastBytes = 0;
+      connectingSince = performance.now();
+      setPhase('connecting');
+      void monitor();
     } catch (err) {
       await stage.unpublish('camera');
       await stage.unpublish('mic');
-      state.error = err instanceof ServerError ? err.code : String(err);
+      setPhase('idle', err instanceof ServerError ? err.code : String(err));
       toast(err instanceof ServerError && err.code === 'stage-full' ? 'The stage is full (four broadcasters). Try again when someone leaves.' : `Could not go live: ${err instanceof Error ? err.message : String(err)}`);
     }
-    render();
   });
   stop.addEventListener('click', async () => {
     await stage.unpublish('camera');
     await stage.unpublish('mic');
-    state.live = false;
     micMuted = camMuted = false;
-    render();
+    setPhase('idle');
   });
   muteMic.addEventListener('click', async () => {
     micMuted = !micMuted;
@@ -114,13 +170,29 @@ async function main(): Promise<void> {
   stage.on('joined', (info) => {
     $('#viewers').textContent = `👁 ${info.viewerCount}`;
     $('#me').textContent = info.name;
-    if (!info.canPublish) toast('This link cannot broadcast: ask the host for a broadcaster link.');
+    state.canPublish = info.canPublish;
+    state.joined = true;
+    if (!info.canPublish) banner('This link is a viewer link: it cannot broadcast. Ask the host for a broadcaster link.');
+    render();
   });
   stage.on('error', ({ message }) => toast(message));
   stage.on('joined', (info) => chat.onJoined(info));
   stage.on('reset', () => toast('Media server restarted, going live again…', 'info'));
   b.signaling.on('closing', ({ reason }) => toast(`Disconnected: ${reason}`));
-  b.signaling.onState((s, detail) => setStatus(s === 'open' ? 'connected' : s === 'connecting' ? 'connecting…' : `offline: ${detail ?? ''}`, s === 'open' ? 'ok' : s === 'connecting' ? 'warn' : 'bad'));
+  b.signaling.onState((s, detail) => {
+    if (s !== 'open' && state.joined) {
+      state.joined = false;
+      render();
+    }
+    if (s === 'refused') {
+      state.refused = true;
+      banner(`This broadcaster link was refused: ${detail ?? ''}`);
+      setStatus('refused', 'bad');
+      render();
+      return;
+    }
+    setStatus(s === 'open' ? 'connected' : s === 'connecting' ? (b.signaling.wasOpen ? 'reconnecting…' : 'connecting…') : `offline: ${detail ?? ''}`, s === 'open' ? 'ok' : s === 'connecting' ? 'warn' : 'bad');
+  });
   b.signaling.onOpen = () => void stage.start().catch((err: unknown) => toast(`Could not join: ${err instanceof Error ? err.message : String(err)}`));
   if (b.routerRtpCapabilities) void stage.preload(b.routerRtpCapabilities).catch(() => undefined);
   b.signaling.connect();

@@ -3,7 +3,7 @@ import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
 import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
-import { $, setStatus, toast } from './lib/ui';
+import { $, banner, setStatus, toast } from './lib/ui';
 
 // Viewer page: up to four tiles, who is speaking, viewer count.
 async function main(): Promise<void> {
@@ -35,6 +35,11 @@ async function main(): Promise<void> {
 
   let joinedOnce = false;
   b.signaling.onState((state, detail) => {
+    if (state === 'refused') {
+      banner(`This link was refused: ${detail ?? ''}`);
+      setStatus('refused', 'bad');
+      return;
+    }
     if (state === 'open') setStatus('live', 'ok');
     else if (state === 'connecting') setStatus(joinedOnce ? 'reconnecting…' : 'connecting…', 'warn');
     else setStatus(`offline: ${detail ?? ''}`, 'bad');

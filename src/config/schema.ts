@@ -52,7 +52,12 @@ export const configSchema = z.object({
   MEDIASOUP_WORKERS: z.union([z.literal('auto'), positiveInt(256)]).default('auto').describe('Number of mediasoup workers; `auto` = one per CPU core.'),
   MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn').describe('mediasoup worker log level.'),
   RTC_LISTEN_IP: ip.default('0.0.0.0').describe('Address the WebRtcServers bind to (`127.0.0.1` in tests).'),
-  RTC_ANNOUNCED_ADDRESS: z.string().min(1).optional().describe('Public IP or hostname announced in ICE candidates (needed behind NAT when RTC_LISTEN_IP is 0.0.0.0).'),
+  RTC_ANNOUNCED_ADDRESS: z
+    .string()
+    .min(1)
+    .refine((v) => !['0.0.0.0', '::', '[::]'].includes(v), 'expected an address browsers can reach (a public IP or hostname); 0.0.0.0/:: only means "every interface" when listening')
+    .optional()
+    .describe('Public IP or hostname put in ICE candidates. Unset with RTC_LISTEN_IP 0.0.0.0: the host\'s primary address and 127.0.0.1 are detected and printed at start; set it behind NAT or in a container.'),
   ROUTER_MAX_VIEWERS: positiveInt(100000).default(500).describe('Viewers per router before the next viewer goes to a fan-out router on another worker.'),
   KEYFRAME_REQUEST_DELAY_MS: z.coerce.number({ message: 'expected milliseconds' }).int().min(0).max(10000).default(1000).describe('At most one key frame request per broadcaster track per this many ms (protects broadcasters from large audiences).'),
   ROOM_GRACE_SECONDS: z.coerce.number({ message: 'expected seconds' }).min(0).max(86400).default(30).describe('An empty room is closed after this many seconds.'),

@@ -5,6 +5,8 @@ import fastifySwagger from '@fastify/swagger';
 import type { Logger } from '../log.js';
 import { healthRoutes, type HealthOptions } from './health.js';
 import { clientConfigRoutes } from './clientConfig.js';
+import { accessRoutes } from './access.js';
+import type { AccessPolicy } from '../auth/access.js';
 import { turnRoutes } from './turn.js';
 import type { TurnService } from '../turn/service.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -19,6 +21,8 @@ export interface HttpAppOptions {
   wsUrl: (requestHost: string, secure: boolean) => string;
   /** Capabilities shared by every router (same codec list), published to browsers. */
   routerRtpCapabilities: unknown;
+  /** Who may enter which room: `POST /api/access` explains a refused WebSocket upgrade. */
+  access: AccessPolicy;
   /** Folder of the built browser client; not served when absent. */
   clientDir?: string | undefined;
   /** Largest accepted body, bytes. */
@@ -70,6 +74,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes, { notReadyReasons: opts.notReadyReasons });
   await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl, routerRtpCapabilities: opts.routerRtpCapabilities });
+  await app.register(accessRoutes, { access: opts.access });
   await app.register(turnRoutes, { service: opts.turn, rateLimit: { max: opts.turnRatePerMinute, windowMs: 60_000 } });
   await app.register(metricsRoutes, { metrics: opts.metrics, token: opts.metricsToken });
   if (opts.admin) await app.register(adminRoutes, opts.admin);

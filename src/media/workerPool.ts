@@ -3,15 +3,14 @@ import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
+import type { MediaListen } from './addresses.js';
 
 export interface WorkerPoolOptions {
   /** Number of workers (one per core is the usual choice). */
   count: number;
   logLevel: ms.WorkerLogLevel;
-  /** Address the WebRtcServers bind to. */
-  listenIp: string;
-  /** Address put into ICE candidates; defaults to `listenIp`. */
-  announcedAddress?: string | undefined;
+  /** Addresses each WebRtcServer binds (UDP and TCP on its port), see `resolveMediaAddresses`. */
+  listen: MediaListen[];
   /** Worker i listens on UDP and TCP port `portBase + i`. */
   portBase: number;
   log: Logger;
@@ -173,17 +172,15 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     let webRtcServer: ms.WebRtcServer;
     try {
-      const listen = { ip: this.opts.listenIp, announcedAddress: this.opts.announcedAddress, port };
       webRtcServer = await worker.createWebRtcServer({
-        listenInfos: [
-          { protocol: 'udp', ...listen },
-          { protocol: 'tcp', ...listen },
-        ],
+        listenInfos: this.opts.listen.flatMap(({ ip, announcedAddress }) =>
+          (['udp', 'tcp'] as const).map((protocol) => ({ protocol, ip, port, ...(announcedAddress ? { announcedAddress } : {}) })),
+        ),
       });
     } catch (err) {
       worker.close();
       throw new WorkerUnavailableError(
-        `mediasoup worker ${index} could not listen on ${this.opts.listenIp}:${port} UDP+TCP (${(err as Error).message}). ` +
+        `mediasoup worker ${index} could not listen on ${this.opts.listen.map((l) => l.ip).join(', ')} port ${port} UDP+TCP (${(err as Error).message}). ` +
           `Free the port or change RTC_PORT_BASE / RTC_LISTEN_IP.`,
       );
     }

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { TokenError, type TokenService } from '../auth/tokens.js';
-import { ProtocolError, parseRequest, roomName, type ErrorCode, type ParsedRequest, type Role } from '../protocol/messages.js';
+import { AccessRefused, authorise, type AccessGrant, type AccessPolicy } from '../auth/access.js';
+import { ProtocolError, parseRequest, type ErrorCode, type ParsedRequest } from '../protocol/messages.js';
 import type { Peer } from '../rooms/peer.js';
 import type { Room } from '../rooms/room.js';
 import type { RoomManager } from '../rooms/roomManager.js';
@@ -12,9 +12,9 @@ import { loadUws } from './uws.js';
 
 export interface SignalingOptions {
   rooms: RoomManager;
-  tokens: TokenService;
+  /** Who may open a socket for which room (shared with `POST /api/access`). */
+  access: AccessPolicy;
   log: Logger;
-  allowAnonymousViewers: boolean;
   /** True while the node drains: upgrades and joins are refused. */
   isDraining: () => boolean;
   /** Largest accepted frame; bigger ones close the socket (uWS enforces it). */
@@ -26,15 +26,10 @@ export interface SignalingOptions {
   maxBufferBytes?: number;
 }
 
-interface Grant {
-  role: Role;
-  room: string;
-  name: string | undefined;
-  tokenId: string | undefined;
-}
+const STATUS = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 503: '503 Service Unavailable' } as const;
 
 export interface ConnData {
-  grant: Grant;
+  grant: AccessGrant;
   remote: string;
   closed: boolean;
   joining: boolean;
@@ -58,6 +53,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
   const rate = opts.requestRate ?? { perSecond: 50, burst: 200 };
   const maxBuffer = opts.maxBufferBytes ?? 512 * 1024;
   const conns = new Set<Ws>();
+  const access = opts.access;
 
   // Slow readers: uWS buffers what a client has not read yet. Once a client is
   // past the bound it is dropped with a reason, so one stalled viewer cannot
@@ -197,12 +193,9 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
         res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message })));
       };
 
-      authorise(query, opts)
+      authorise({ room: query.get('room'), token: query.get('token'), remote }, access)
         .then((grant) => {
           if (aborted) return;
-          // A token holder is banned by token; an anonymous viewer can only be banned by address.
-          const banKeys = grant.tokenId ? [`tok:${grant.tokenId}`] : [`ip:${remote}`];
-          if (opts.rooms.isBanned(grant.room, banKeys)) return refuse('403 Forbidden', 'banned', 'you are banned from this room');
           const data: ConnData = {
             grant,
             remote,
@@ -211,12 +204,12 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
             peer: undefined,
             room: undefined,
             bucket: new TokenBucket(rate.perSecond, rate.burst),
-            banKeys,
+            banKeys: grant.banKeys,
           };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         })
         .catch((err: unknown) => {
-          if (err instanceof UpgradeRefused) return refuse(err.status, err.code, err.message);
+          if (err instanceof AccessRefused) return refuse(STATUS[err.status], err.code, err.message);
           log.error({ err }, 'upgrade failed');
           refuse('500 Internal Server Error', 'internal', 'internal error');
         });
@@ -258,42 +251,4 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
   return {
     close: () => clearInterval(sweep),
   };
-}
-
-class UpgradeRefused extends Error {
-  constructor(
-    readonly status: string,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-async function authorise(query: URLSearchParams, opts: SignalingOptions): Promise<Grant> {
-  if (opts.isDraining()) throw new UpgradeRefused('503 Service Unavailable', 'draining', 'this node is shutting down; reconnect shortly');
-  const token = query.get('token');
-  const roomParam = query.get('room');
-  const room = roomParam === null ? undefined : roomName.safeParse(roomParam);
-  if (room && !room.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', room.error.issues[0]?.message ?? 'invalid room');
-
-  if (token) {
-    let grant;
-    try {
-      grant = await opts.tokens.verify(token);
-    } catch (err) {
-      if (err instanceof TokenError) throw new UpgradeRefused('401 Unauthorized', err.code, err.message);
-      throw err;
-    }
-    if (grant.room === '*') {
-      if (grant.role !== 'admin') throw new UpgradeRefused('403 Forbidden', 'forbidden', 'only admin tokens may name every room');
-      if (!room?.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', 'an admin token needs ?room=');
-      return { role: grant.role, room: room.data, name: grant.name, tokenId: grant.jti };
-    }
-    if (room?.success && room.data !== grant.room) throw new UpgradeRefused('403 Forbidden', 'forbidden', `this token is for room "${grant.room}"`);
-    return { role: grant.role, room: grant.room, name: grant.name, tokenId: grant.jti };
-  }
-  if (!room?.success) throw new UpgradeRefused('400 Bad Request', 'bad-request', 'missing ?room=');
-  if (!opts.allowAnonymousViewers) throw new UpgradeRefused('401 Unauthorized', 'token-required', 'this node requires an access token');
-  return { role: 'viewer', room: room.data, name: undefined, tokenId: undefined };
 }

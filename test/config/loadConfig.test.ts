@@ -40,6 +40,8 @@ describe('loadConfig', () => {
     ['STUN_URLS', 'http://example.com', /STUN_URLS: expected a comma-separated list of stun\/stuns: URLs/],
     ['REDIS_URL', 'http://localhost:6379', /REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/],
     ['CHAT_HISTORY', '-3', /CHAT_HISTORY: expected at least 1/],
+    ['RTC_ANNOUNCED_ADDRESS', '0.0.0.0', /RTC_ANNOUNCED_ADDRESS: expected an address browsers can reach/],
+    ['RTC_ANNOUNCED_ADDRESS', '::', /RTC_ANNOUNCED_ADDRESS: expected an address browsers can reach/],
   ])('names %s when it is %j', (variable, value, pattern) => {
     const err = errorOf({ [variable]: value });
     expect(err.issues.map((i) => i.variable)).toContain(variable);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 
-// e2e pages are served from dist/client: build it from the current sources
-// so the browser never runs a stale client.
+// e2e pages are served from dist/, exactly as `npm start` serves them: build
+// server and client from the current sources (the node checks the build stamp).
 export default function setup(): void {
-  execFileSync('npx', ['vite', 'build', '--config', 'client/vite.config.ts', '--logLevel', 'warn'], { stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 }

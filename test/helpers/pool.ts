@@ -9,7 +9,7 @@ export async function createTestPool(count = 1): Promise<WorkerPool> {
   return WorkerPool.create({
     count,
     logLevel: 'warn',
-    listenIp: '127.0.0.1',
+    listen: [{ ip: '127.0.0.1' }],
     portBase: await freePortRange(count),
     log: silentLog,
   });

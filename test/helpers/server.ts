@@ -22,7 +22,9 @@ export async function startTestNode(env: Record<string, string> = {}): Promise<F
     STUN_URLS: 'stun:127.0.0.1:9',
     ...env,
   });
-  const node = await startFourcast(config, silentLog);
+  // e2e (vitest.config.ts sets FOURCAST_TEST_PAGES) serves the checked build, like `npm start`;
+  // the other projects test the API alone and need no client build.
+  const node = await startFourcast(config, silentLog, process.env.FOURCAST_TEST_PAGES === '1' ? {} : { clientDir: null });
   // The default public URL says localhost; tests pin 127.0.0.1 so nothing resolves elsewhere.
   return Object.assign(Object.create(node) as Fourcast, {
     urls: { http: node.urls.http.replace('localhost', '127.0.0.1'), ws: node.urls.ws.replace('localhost', '127.0.0.1') },

@@ -9,6 +9,8 @@ import { TokenService } from '../../src/auth/tokens.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { ProtocolError } from '../../src/protocol/messages.js';
 import { TurnService } from '../../src/turn/service.js';
+import { describeWorkerBinary } from '../../src/media/workerBinary.js';
+import * as mediasoup from 'mediasoup';
 import { captureLog } from '../helpers/captureLog.js';
 
 const ADMIN = 'admin-token-for-unit-tests-0123';
@@ -81,6 +83,7 @@ async function build(admin: Partial<AdminRoutesOptions> | undefined, f = fakes()
     notReadyReasons: () => [],
     wsUrl: () => 'ws://127.0.0.1:1/ws',
     routerRtpCapabilities: {},
+    access: { tokens, allowAnonymousViewers: true, isDraining: () => false, isBanned: () => false },
     turn: new TurnService({ twilio: undefined, coturn: undefined, stunUrls: ['stun:stun.example.test:3478'], ttlSeconds: 600 }, log),
     turnRatePerMinute: 30,
     metrics: new Metrics(),
@@ -325,15 +328,35 @@ describe('admin routes: behaviour', () => {
     expect(res.json<{ links: { watch: string } }>().links.watch).toMatch(/^http:\/\/node-3\.internal:8080\/watch\.html\?room=r&token=/);
   });
 
-  it('reports workers with their resource usage, null for a dead one', async () => {
-    await build({});
+  it('reports workers with their resource usage, null for a dead one, and the binary they run', async () => {
+    const binary = { path: '/opt/w/mediasoup-worker', origin: 'source', mediasoupVersion: '3.15.8', sha256: 'ab'.repeat(32), cacheKey: '3.15.8-debian-12-x86_64-nouring-0123456789abcdef' } as const;
+    const workerBinary = vi.fn(() => binary);
+    await build({ workerBinary });
     const res = await call({ url: '/admin/workers' });
+    expect(workerBinary).toHaveBeenCalledTimes(1);
     expect(res.json()).toEqual({
+      binary,
       workers: [
         { index: 0, pid: 1000, port: 40000, up: true, consumers: 0, routers: 1, transports: 2, cpu: 0.25, resourceUsage: { ru_utime: 120, ru_stime: 30, ru_maxrss: 51200 } },
         { index: 1, pid: 1001, port: 40001, up: false, consumers: 5, routers: 1, transports: 2, cpu: 0.25, resourceUsage: null },
       ],
     });
+  });
+
+  it('describes mediasoup’s own worker binary when no workerBinary option is given', async () => {
+    await build({});
+    const res = await call({ url: '/admin/workers' });
+    const { binary } = res.json<{ binary: Record<string, unknown> }>();
+    // Whatever this machine has installed: the path mediasoup spawns, an origin from the enum.
+    expect(binary).toEqual(await describeWorkerBinary(mediasoup.workerBin));
+    expect(binary.path).toBe(mediasoup.workerBin);
+    expect(['prebuilt', 'source', 'unknown']).toContain(binary.origin);
+  });
+
+  it('leaves out the optional binary fields it does not know', async () => {
+    await build({ workerBinary: async () => ({ path: '/nowhere/mediasoup-worker', origin: 'unknown', mediasoupVersion: '3.15.8' }) });
+    const res = await call({ url: '/admin/workers' });
+    expect(res.json<{ binary: unknown }>().binary).toEqual({ path: '/nowhere/mediasoup-worker', origin: 'unknown', mediasoupVersion: '3.15.8' });
   });
 });
 

@@ -35,7 +35,16 @@ export async function boot(): Promise<Boot> {
     token,
     name: params.get('name'),
     params,
-    signaling: new Signaling(`${cfg.wsUrl}?${q.toString()}`),
+    signaling: new Signaling(`${cfg.wsUrl}?${q.toString()}`, async () => {
+      const r = await fetch('/api/access', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ room, ...(token ? { token } : {}) }),
+      });
+      if (r.ok) return null;
+      const body = (await r.json().catch(() => ({}))) as { error?: string; message?: string };
+      return body.error ? { code: body.error, message: body.message ?? body.error } : null;
+    }),
     iceServers,
     iceTransportPolicy: params.get('relay') === '1' ? 'relay' : undefined,
     routerRtpCapabilities: cfg.routerRtpCapabilities,

@@ -12,7 +12,12 @@ export class ServerError extends Error {
 }
 
 type Listener<N extends NotificationName> = (data: Notifications[N]) => void;
-type StateListener = (state: 'connecting' | 'open' | 'closed', detail?: string) => void;
+/** `refused`: the server will not let this link in (expired, forged, wrong room, banned); no retry. */
+export type SignalingState = 'connecting' | 'open' | 'closed' | 'refused';
+type StateListener = (state: SignalingState, detail?: string) => void;
+
+/** Why a link is refused, as `POST /api/access` says; null when it would be let in. */
+export type AccessCheck = () => Promise<{ code: string; message: string } | null>;
 
 /**
  * Request/response and notifications over one WebSocket, typed by the shared
@@ -27,17 +32,29 @@ export class Signaling {
   private readonly stateListeners = new Set<StateListener>();
   private attempt = 0;
   private stopped = false;
+  private everOpened = false;
   /** Called after every (re)connection; the app re-joins from here. */
   onOpen: (() => void) | undefined;
+  /** The refusal, once the server has refused this link for good. */
+  refusal: { code: string; message: string } | undefined;
 
-  constructor(private readonly url: string) {}
+  /**
+   * `checkAccess` runs when a socket closes before it opened: a browser cannot
+   * read the status of a refused upgrade, so the page asks the server why.
+   */
+  constructor(
+    private readonly url: string,
+    private readonly checkAccess?: AccessCheck,
+  ) {}
 
   connect(): void {
     this.stopped = false;
     this.emitState('connecting');
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = this.everOpened = true;
       this.attempt = 0;
       this.emitState('open');
       this.onOpen?.();
@@ -52,11 +69,38 @@ export class Signaling {
         this.pending.delete(id);
       }
       const deliberate = ev.code >= 4000 && ev.code < 5000;
-      this.emitState('closed', ev.reason || (ev.code === 1006 ? 'connection refused or lost' : `closed (${ev.code})`));
+      this.emitState('closed', ev.reason || (ev.code === 1006 ? (opened ? 'connection lost' : 'cannot reach the server') : `closed (${ev.code})`));
       if (this.stopped || deliberate) return;
-      const delay = Math.min(10_000, 250 * 2 ** this.attempt++) * (0.75 + Math.random() * 0.5);
-      setTimeout(() => !this.stopped && this.connect(), delay);
+      if (!opened && this.checkAccess) void this.retryUnlessRefused();
+      else this.retry();
     };
+  }
+
+  private retry(): void {
+    const delay = Math.min(10_000, 250 * 2 ** this.attempt++) * (0.75 + Math.random() * 0.5);
+    setTimeout(() => !this.stopped && this.connect(), delay);
+  }
+
+  /** A socket refused at the upgrade: ask why; a refusal is final, anything else is retried. */
+  private async retryUnlessRefused(): Promise<void> {
+    let refusal: { code: string; message: string } | null = null;
+    try {
+      refusal = await this.checkAccess!();
+    } catch {
+      // The HTTP side is unreachable too: the server is down or restarting.
+    }
+    if (refusal && refusal.code !== 'draining') {
+      this.refusal = refusal;
+      this.stopped = true;
+      this.emitState('refused', refusal.message);
+      return;
+    }
+    if (!this.stopped) this.retry();
+  }
+
+  /** True once a socket of this page has been open (a later drop is a reconnection). */
+  get wasOpen(): boolean {
+    return this.everOpened;
   }
 
   close(): void {
@@ -93,7 +137,7 @@ export class Signaling {
     this.stateListeners.add(fn);
   }
 
-  private emitState(state: 'connecting' | 'open' | 'closed', detail?: string): void {
+  private emitState(state: SignalingState, detail?: string): void {
     for (const fn of this.stateListeners) fn(state, detail);
   }
 

@@ -26,6 +26,8 @@ export interface StageEvents {
   viewers: { count: number };
   reset: { reason: string };
   error: { message: string };
+  /** A media transport's connection state (RTCPeerConnection's): `failed` is retried with an ICE restart. */
+  transport: { direction: 'send' | 'recv'; state: types.ConnectionState };
 }
 
 type Handler<K extends keyof StageEvents> = (e: StageEvents[K]) => void;
@@ -53,6 +55,8 @@ export class Stage {
   private readonly local = new Map<MediaSource, { track: MediaStreamTrack; producer: types.Producer | undefined }>();
   private readonly handlers = new Map<string, Set<(e: unknown) => void>>();
   private generation = 0;
+  /** Last connection state of each media transport ('new' when there is none). */
+  readonly transportState: Record<'send' | 'recv', types.ConnectionState> = { send: 'new', recv: 'new' };
 
   constructor(private readonly opts: StageOptions) {
     const s = opts.signaling;
@@ -79,8 +83,13 @@ export class Stage {
       this.dropConsumer(d.producerId);
     });
     s.on('consumerClosed', (d) => this.dropConsumer(d.producerId));
-    s.on('producerPaused', (d) => this.emit('trackPaused', { ...d, paused: true }));
-    s.on('producerResumed', (d) => this.emit('trackPaused', { ...d, paused: false }));
+    const setPaused = (d: { peerId: string; producerId: string }, paused: boolean) => {
+      const p = this.publishers.get(d.peerId)?.producers.get(d.producerId);
+      if (p) p.paused = paused;
+      this.emit('trackPaused', { ...d, paused });
+    };
+    s.on('producerPaused', (d) => setPaused(d, true));
+    s.on('producerResumed', (d) => setPaused(d, false));
     s.on('activeSpeaker', (d) => this.emit('speaker', d));
     s.on('audioLevels', (d) => this.emit('levels', d));
     s.on('viewerCount', (d) => this.emit('viewers', d));
@@ -88,6 +97,22 @@ export class Stage {
       this.emit('reset', d);
       void this.rebuildMedia().catch((err) => this.fail(err));
     });
+  }
+
+  /** Called when the socket opens, drops or is refused. */
+  onConnectivity(fn: () => void): void {
+    this.opts.signaling.onState(() => fn());
+  }
+
+  /** Joined over an open socket: what the page shows is current. */
+  get online(): boolean {
+    return this.opts.signaling.isOpen && this.info !== undefined;
+  }
+
+  /** The broadcaster's producer of a kind, as announced (undefined: none). */
+  producerOf(peerId: string, kind: 'audio' | 'video'): ProducerInfo | undefined {
+    for (const p of this.publishers.get(peerId)?.producers.values() ?? []) if (p.kind === kind) return p;
+    return undefined;
   }
 
   on<K extends keyof StageEvents>(name: K, fn: Handler<K>): void {
@@ -171,6 +196,7 @@ export class Stage {
     this.sendTransport?.close();
     this.recvTransport = undefined;
     this.sendTransport = undefined;
+    this.transportState.send = this.transportState.recv = 'new';
     for (const l of this.local.values()) l.producer = undefined;
   }
 
@@ -195,14 +221,25 @@ export class Stage {
           .then(({ producerId }) => ok({ id: producerId }), ko);
       });
     }
+    let restarts = 0;
+    let restartTimer: number | undefined;
+    const restart = () => {
+      if (transport.closed) return;
+      s.request('restartIce', { transportId: transport.id })
+        .then(({ iceParameters }) => transport.restartIce({ iceParameters: iceParameters as types.IceParameters }))
+        .catch((err) => this.fail(err));
+    };
     transport.on('connectionstatechange', (state) => {
-      // A failed ICE path (network change) is retried with fresh credentials.
-      if (state === 'failed' && !transport.closed) {
-        s.request('restartIce', { transportId: transport.id })
-          .then(({ iceParameters }) => transport.restartIce({ iceParameters: iceParameters as types.IceParameters }))
-          .catch((err) => this.fail(err));
-      }
+      if (transport.closed) return;
+      this.transportState[direction] = state;
+      this.emit('transport', { direction, state });
+      clearTimeout(restartTimer);
+      if (state === 'connected') restarts = 0;
+      // A failed path (network change, blocked port) is retried with fresh ICE
+      // credentials, backing off to one attempt every 30 s.
+      if (state === 'failed') restartTimer = window.setTimeout(restart, Math.min(30_000, 1000 * 2 ** restarts++));
     });
+    transport.observer.on('close', () => clearTimeout(restartTimer));
     return transport;
   }
 
@@ -293,6 +330,19 @@ export class Stage {
     if (muted) producer.pause();
     else producer.resume();
     await this.opts.signaling.request(muted ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id });
+  }
+
+  /** Bytes the local producers have sent so far (RTCOutboundRtpStreamStats): growth means media flows. */
+  async bytesSent(): Promise<number> {
+    let total = 0;
+    for (const l of this.local.values()) {
+      if (!l.producer || l.producer.closed) continue;
+      const report = await l.producer.getStats();
+      report.forEach((r: Record<string, unknown>) => {
+        if (r.type === 'outbound-rtp') total += Number(r.bytesSent ?? 0);
+      });
+    }
+    return total;
   }
 
   get isLive(): boolean {

@@ -7,7 +7,31 @@ interface Tile {
   audio: HTMLAudioElement;
   name: HTMLElement;
   level: HTMLElement;
+  state: HTMLElement;
+  /** Frames presented so far, and when the count last grew. */
+  frames: number;
+  lastFrameAt: number;
+  /** When the tile got its current video track (0: none). */
+  videoSince: number;
+  createdAt: number;
 }
+
+/**
+ * What a tile tells the viewer instead of a black box. `live` hides the label.
+ * `no-media`: a track that delivers no frames (the broadcaster's network, or
+ * a blocked media port on this side).
+ */
+export type TileState = 'connecting' | 'live' | 'reconnecting' | 'no-media' | 'camera-off' | 'audio-only';
+const STATE_TEXT: Record<TileState, string> = {
+  connecting: 'Connecting…',
+  live: '',
+  reconnecting: 'Reconnecting…',
+  'no-media': 'No video is arriving',
+  'camera-off': 'Camera off',
+  'audio-only': 'Audio only',
+};
+/** A track silent this long is reported as `no-media`, not `connecting`. */
+const NO_MEDIA_MS = 6000;
 
 /**
  * The 2×2 stage grid: one tile per broadcaster, with name, speaking highlight
@@ -39,6 +63,8 @@ export class TileGrid {
       media.srcObject = new MediaStream([track]);
       void media.play().catch(() => undefined);
       if (kind === 'video') {
+        tile.videoSince = performance.now();
+        tile.frames = 0;
         tile.root.classList.remove('no-video');
         tile.video.requestVideoFrameCallback?.(() => this.resolveFirstFrame(performance.now()));
         this.stage.setPreferredLayer(peerId, layerFor(tile.root.clientWidth));
@@ -48,7 +74,10 @@ export class TileGrid {
       const tile = this.tiles.get(peerId);
       if (!tile) return;
       (kind === 'video' ? tile.video : tile.audio).srcObject = null;
-      if (kind === 'video') tile.root.classList.add('no-video');
+      if (kind === 'video') {
+        tile.root.classList.add('no-video');
+        tile.videoSince = 0;
+      }
     });
     stage.on('trackPaused', ({ peerId, paused }) => this.tiles.get(peerId)?.root.classList.toggle('muted', paused));
     stage.on('speaker', ({ peerId }) => {
@@ -62,6 +91,32 @@ export class TileGrid {
       }
     });
     this.renderEmpty();
+    // Frames are sampled twice a second; connection changes show at once.
+    window.setInterval(() => this.evaluate(), 500);
+    stage.on('transport', () => this.evaluate());
+    stage.onConnectivity(() => this.evaluate());
+  }
+
+  /** Each tile's state, from the socket, the receive transport and the frames actually presented. */
+  private evaluate(): void {
+    const now = performance.now();
+    const recv = this.stage.transportState.recv;
+    for (const [peerId, t] of this.tiles) {
+      const frames = t.video.srcObject ? (t.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0) : 0;
+      if (frames > t.frames) t.lastFrameAt = now;
+      t.frames = frames;
+      const video = this.stage.producerOf(peerId, 'video');
+      let state: TileState;
+      if (!this.stage.online || recv === 'disconnected' || recv === 'failed') state = 'reconnecting';
+      else if (!video) state = this.stage.producerOf(peerId, 'audio') ? 'audio-only' : now - t.createdAt > NO_MEDIA_MS ? 'no-media' : 'connecting';
+      else if (video.paused) state = 'camera-off';
+      else if (t.videoSince && now - t.lastFrameAt < 2000) state = 'live';
+      else state = now - Math.max(t.videoSince, t.createdAt) > NO_MEDIA_MS ? 'no-media' : 'connecting';
+      if (t.root.dataset.state !== state) {
+        t.root.dataset.state = state;
+        t.state.textContent = STATE_TEXT[state];
+      }
+    }
   }
 
   get size(): number {
@@ -92,8 +147,11 @@ export class TileGrid {
     const level = el('span', 'level');
     meter.append(level);
     caption.append(nameEl, meter);
-    root.append(video, audio, caption);
-    tile = { root, video, audio, name: nameEl, level };
+    const state = el('span', 'tile-state', STATE_TEXT.connecting);
+    state.setAttribute('role', 'status');
+    root.dataset.state = 'connecting';
+    root.append(video, audio, state, caption);
+    tile = { root, video, audio, name: nameEl, level, state, frames: 0, lastFrameAt: 0, videoSince: 0, createdAt: performance.now() };
     this.tiles.set(peerId, tile);
     this.root.append(root);
     this.resize.observe(root);

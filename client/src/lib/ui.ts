@@ -36,3 +36,15 @@ export function setStatus(text: string, kind: 'ok' | 'warn' | 'bad' = 'ok'): voi
   s.textContent = text;
   s.dataset.kind = kind;
 }
+
+/** A lasting notice at the top of the page (a refused link): stays until the page changes. */
+export function banner(message: string): void {
+  let box = document.querySelector<HTMLElement>('#banner');
+  if (!box) {
+    box = el('div', 'banner');
+    box.id = 'banner';
+    box.setAttribute('role', 'alert');
+    document.body.prepend(box);
+  }
+  box.textContent = message;
+}

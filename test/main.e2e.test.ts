@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './helpers/browser.js';
+import { poll } from './helpers/pages.js';
+import { freePortRange } from './helpers/ports.js';
+
+// The product as shipped: the built artefact started by `npm start` with the
+// default configuration (only the ports moved off the defaults), its printed
+// links opened in Chromium the way a person opens them. Nothing from src/ is
+// imported here: what this sees is what a user gets.
+
+/** Only what a shell gives a person; no test-only settings leak into the server. */
+function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const keep = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'USER'];
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of keep) if (process.env[k]) env[k] = process.env[k];
+  return { ...env, ...extra };
+}
+
+describe('npm start, as shipped', () => {
+  let server: ChildProcess;
+  let browser: Browser;
+  let out = '';
+  const errors: string[] = [];
+  let links: { broadcast: string; watch: string };
+
+  beforeAll(async () => {
+    const [http, ws, rtc] = [await freePortRange(1), await freePortRange(1), await freePortRange(os.availableParallelism())];
+    // globalSetup ran `npm run build`, as scripts/setup.sh does.
+    server = spawn('npm', ['start'], {
+      env: userEnv({ HTTP_PORT: String(http), WS_PORT: String(ws), RTC_PORT_BASE: String(rtc) }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: npm, node and the workers stop together
+    });
+    server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    server.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    links = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no links printed within 60 s:\n${out}`)), 60_000);
+      const check = () => {
+        const broadcast = /(https?:\/\/\S+\/broadcast\.html\S*)/.exec(out)?.[1];
+        const watch = /(https?:\/\/\S+\/watch\.html\S*)/.exec(out)?.[1];
+        if (broadcast && watch) {
+          clearTimeout(timer);
+          resolve({ broadcast, watch });
+        }
+      };
+      server.stdout!.on('data', check);
+      server.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${out}`)));
+    });
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (server?.pid && server.exitCode === null) {
+      const exited = new Promise((r) => server.once('exit', r));
+      process.kill(-server.pid, 'SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+      if (server.exitCode === null) process.kill(-server.pid, 'SIGKILL');
+    }
+    if (errors.length) console.log(errors.join('\n'));
+  });
+
+  async function open(url: string, label: string): Promise<Page> {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    page.on('pageerror', (e) => errors.push(`[${label}] pageerror ${e.message}`));
+    await page.goto(url);
+    return page;
+  }
+
+  it('prints a broadcaster link, a viewer link and the media addresses it chose', () => {
+    expect(links.broadcast).toMatch(/^http:\/\/localhost:\d+\/broadcast\.html\?room=main-stage&token=[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(links.watch).toMatch(/^http:\/\/localhost:\d+\/watch\.html\?room=main-stage$/);
+    // Listening on 0.0.0.0 with nothing announced: loopback is among the detected addresses.
+    expect(out).toMatch(/Media \(WebRTC\) at .*127\.0\.0\.1.*\(detected;/);
+  });
+
+  it('serves only built assets, each with its proper MIME type', async () => {
+    const base = new URL(links.watch).origin;
+    const assets = new Set<string>();
+    for (const page of ['/', '/watch.html', '/broadcast.html']) {
+      const res = await fetch(base + page);
+      expect(res.status, page).toBe(200);
+      expect(res.headers.get('content-type'), page).toMatch(/^text\/html/);
+      const html = await res.text();
+      for (const m of html.matchAll(/<(?:script[^>]*\ssrc|link[^>]*\shref)="([^"]+)"/g)) assets.add(new URL(m[1]!, base + page).pathname);
+    }
+    expect([...assets].some((a) => a.endsWith('.js'))).toBe(true);
+    expect([...assets].some((a) => a.endsWith('.css'))).toBe(true);
+    for (const asset of assets) {
+      expect(asset, 'a page references source, not the build').not.toMatch(/\.ts$|\/src\//);
+      const res = await fetch(base + asset);
+      expect(res.status, asset).toBe(200);
+      const type = res.headers.get('content-type') ?? '';
+      if (asset.endsWith('.js')) expect(type, asset).toMatch(/^(text|application)\/javascript/);
+      else if (asset.endsWith('.css')) expect(type, asset).toMatch(/^text\/css/);
+    }
+  });
+
+  it('a broadcaster goes live from the printed link, a viewer decodes frames, chat crosses both ways', async () => {
+    const caster = await open(links.broadcast, 'broadcaster');
+    await caster.waitForSelector('#go-live:not([disabled])', { timeout: 20_000 });
+    expect(await caster.locator('#live-badge').isHidden()).toBe(true);
+    await caster.click('#go-live');
+    // LIVE only once the send transport is connected and bytes flow.
+    await caster.waitForSelector('#live-badge:not(.hidden)', { timeout: 20_000 });
+    expect(await caster.locator('#live-state').getAttribute('data-state')).toBe('live');
+    const sent = await caster.evaluate(() => (globalThis as any).fourcast.stage.bytesSent() as Promise<number>);
+    expect(sent).toBeGreaterThan(0);
+
+    const viewer = await open(links.watch, 'viewer');
+    const t0 = Date.now();
+    // Frames presented by the tile's <video>: what the person sees.
+    const frames = () => viewer.evaluate(() => ((globalThis as any).document.querySelector('.tile video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) as number);
+    await poll(frames, (n) => n >= 30, 15_000, 'the viewer to present 30 frames');
+    console.log(`as shipped: viewer presented 30 frames ${Date.now() - t0} ms after navigation`);
+    expect(await viewer.locator('.tile').first().getAttribute('data-state')).toBe('live');
+
+    await viewer.fill('.chat-form input', 'hello from the audience');
+    await viewer.press('.chat-form input', 'Enter');
+    await caster.waitForSelector('.chat .msg:has-text("hello from the audience")', { timeout: 10_000 });
+    await caster.fill('.chat-form input', 'hello from the stage');
+    await caster.press('.chat-form input', 'Enter');
+    await viewer.waitForSelector('.chat .msg:has-text("hello from the stage")', { timeout: 10_000 });
+    expect(errors).toEqual([]);
+  });
+
+  it('a forged broadcaster link says it was refused and cannot go live', async () => {
+    const forged = links.broadcast.replace(/token=[^&]+/, (t) => `${t.slice(0, -4)}AAAA`);
+    const page = await open(forged, 'forged');
+    await page.waitForSelector('#banner', { timeout: 15_000 });
+    expect(await page.textContent('#banner')).toMatch(/refused.*not valid here.*new link/i);
+    expect(await page.textContent('#status')).toBe('refused');
+    expect(await page.locator('#go-live').isDisabled()).toBe(true);
+  });
+});
