@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { errorCodes } from '../../src/protocol/messages.js';
 import type { Fourcast } from '../../src/server.js';
 import { launchChromium } from '../helpers/browser.js';
 import { decodingAll, openPage, peerIdOf, poll, stageStats } from '../helpers/pages.js';
+import { timeOrigin } from '../helpers/pageEvents.js';
+import { ResponseTally } from '../helpers/responseTally.js';
 import { startTestNode } from '../helpers/server.js';
 import { TestClient } from '../helpers/wsClient.js';
 
@@ -28,7 +31,8 @@ describe('live stage in Chromium', () => {
 
   beforeAll(async () => {
     // Cap of 3 viewers per router: six viewers need routers on both workers.
-    node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '3' });
+    // The request limiter raised so that every fuzz frame reaches the parser (at the default 50/s all but ~200 would be `rate-limited`).
+    node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '3', WS_REQUESTS_PER_SECOND: '100000' });
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -84,17 +88,54 @@ describe('live stage in Chromium', () => {
     await fifth.context().close();
   });
 
-  it('a client sending thousands of malformed frames affects nobody else', async () => {
+  it('a client sending thousands of malformed frames gets each answered once and affects nobody else', async () => {
     const fuzzer = await TestClient.connect(`${node.urls.ws}?room=${ROOM}`);
+    const tally = new ResponseTally(fuzzer.ws);
     let seed = 7;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    // An LCG's low bits repeat with a short period (so would `% n`): pick from the high bits.
+    const rnd = (n: number) => Math.floor(((seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x80000000) * n);
     const methods = ['join', 'consume', 'produce', 'createTransport', 'connectTransport', 'closeProducer', 'leave', 'setPreferredLayers'];
-    for (let i = 0; i < 5000; i++) {
+    const FRAMES = 5000;
+    /** Frames that cannot be a request (not JSON, or no usable id): each must get one bad-request without id. */
+    let anonymous = 0;
+    /** Requests whose payload is not an object: each must get one bad-request carrying its id. */
+    const badPayload: number[] = [];
+    /** Requests with an object payload: one answer carrying the id, ok or a typed error (bad-request when fields are missing). */
+    const wellFormed: number[] = [];
+    for (let i = 0; i < FRAMES; i++) {
       const r = rnd(4);
-      if (r === 0) fuzzer.raw(String.fromCharCode(...Array.from({ length: rnd(40) }, () => rnd(256))));
-      else if (r === 1) fuzzer.raw(JSON.stringify({ type: 'request', id: i, method: methods[rnd(methods.length)], data: { producerId: publisherIds[rnd(4)], transportId: 'x', direction: 'send' } }));
-      else fuzzer.raw(JSON.stringify({ type: 'request', id: rnd(3) ? i : null, method: methods[rnd(methods.length)], data: rnd(2) ? [] : 'x' }));
+      if (r === 0) {
+        fuzzer.raw(String.fromCharCode(...Array.from({ length: rnd(40) }, () => rnd(256))));
+        anonymous++;
+      } else if (r === 1) {
+        fuzzer.raw(JSON.stringify({ type: 'request', id: i, method: methods[rnd(methods.length)], data: { producerId: publisherIds[rnd(4)], transportId: 'x', direction: 'send' } }));
+        wellFormed.push(i);
+      } else {
+        const id = rnd(3) ? i : null;
+        fuzzer.raw(JSON.stringify({ type: 'request', id, method: methods[rnd(methods.length)], data: rnd(2) ? [] : 'x' }));
+        if (id === null) anonymous++;
+        else badPayload.push(i);
+      }
       if (i % 1000 === 0) await new Promise((res) => setTimeout(res, 10));
+    }
+    await tally.waitForTotal(FRAMES, 30_000);
+    await new Promise((res) => setTimeout(res, 300));
+    const byCode = tally.byCode();
+    console.log(`fuzz: ${FRAMES} frames, answers by code: ${JSON.stringify(byCode)}`);
+    expect(tally.closed).toBeUndefined();
+    expect(tally.garbage).toEqual([]);
+    expect(tally.total).toBe(FRAMES);
+    expect(byCode['rate-limited'] ?? 0).toBe(0);
+    expect(byCode.internal ?? 0).toBe(0);
+    const withoutId = tally.responses.filter((x) => x.id === null);
+    expect(withoutId).toHaveLength(anonymous);
+    expect(new Set(withoutId.map((x) => x.code))).toEqual(new Set(['bad-request']));
+    for (const id of badPayload) expect(tally.forId(id), `frame ${id}`).toEqual(['bad-request']);
+    const typed = ['ok', ...errorCodes.filter((c) => c !== 'internal' && c !== 'rate-limited')];
+    for (const id of wellFormed) {
+      const got = tally.forId(id);
+      expect(got, `frame ${id}`).toHaveLength(1);
+      expect(typed, `frame ${id}`).toContain(got[0]);
     }
     fuzzer.close();
     await allViewersDecode(publisherIds, 20_000);
@@ -107,14 +148,18 @@ describe('live stage in Chromium', () => {
     const victim = origin.worker;
     const pidBefore = victim.pid;
     const beforeFrames = await stageStats(viewers[0]!);
+    const pages = [...publishers, ...viewers];
+    const originsBefore = await Promise.all(pages.map(timeOrigin));
+    const peersBefore = await Promise.all(pages.map(peerIdOf));
     process.kill(pidBefore, 'SIGKILL');
     // The pool replaces the worker; the room promotes or rebuilds its origin;
     // broadcasters re-produce and viewers re-consume, all inside the pages.
     await poll(async () => node.pool.workers[victim.index]?.pid, (pid) => pid !== undefined && pid !== pidBefore && !node.pool.workers[victim.index]!.closed, 15_000, 'worker replaced');
     await poll(async () => room.publishers.every((p) => p.producers.size === 2), (ok) => ok, 30_000, 'broadcasters producing again');
     await allViewersDecode(publisherIds, 30_000);
-    // Same pages, same peers: nothing was reloaded.
-    expect(await peerIdOf(viewers[0]!)).toBeDefined();
+    // Same documents (a reload would start a new one, with a new time origin), same peers: nothing was reloaded or re-joined.
+    expect(await Promise.all(pages.map(timeOrigin))).toEqual(originsBefore);
+    expect(await Promise.all(pages.map(peerIdOf))).toEqual(peersBefore);
     const after = await stageStats(viewers[0]!);
     expect(Object.keys(after).sort()).toEqual(Object.keys(beforeFrames).sort());
   });

@@ -38,14 +38,32 @@ describe('viewer through coturn (relay only)', () => {
     const viewer: Page = await openPage(browser, `${node.urls.http}/watch.html?room=relay&relay=1`, 'viewer', log);
     await poll(() => decodingAll(viewer, [pubId]), (r) => r.ok, 40_000, 'relayed viewer decoding');
 
-    // The nominated pair's local candidate is a relay candidate allocated on our coturn.
-    const local = await viewer.evaluate(async () => {
+    // The pair ICE selected (the transport stat's selectedCandidatePairId) succeeded, and its
+    // local candidate is a relay candidate allocated on our coturn, towards the worker's port.
+    const path = await viewer.evaluate(async () => {
       const stage = (globalThis as any).fourcast.stage;
       const stats: Map<string, any> = await stage.recvTransport.getStats();
-      const pair = [...stats.values()].find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
-      const cand = pair && stats.get(pair.localCandidateId);
-      return cand ? { type: cand.candidateType, relayProtocol: cand.relayProtocol, url: cand.url } : null;
+      const all = [...stats.values()];
+      const transports = all.filter((s) => s.type === 'transport' && s.selectedCandidatePairId);
+      const pair = transports.length === 1 ? stats.get(transports[0].selectedCandidatePairId) : undefined;
+      const local = pair && stats.get(pair.localCandidateId);
+      const remote = pair && stats.get(pair.remoteCandidateId);
+      return {
+        transports: transports.length,
+        pair: pair ? { state: pair.state, nominated: pair.nominated, bytesReceived: pair.bytesReceived } : null,
+        local: local ? { candidateType: local.candidateType, relayProtocol: local.relayProtocol, url: local.url, address: local.address } : null,
+        remote: remote ? { candidateType: remote.candidateType, address: remote.address, port: remote.port } : null,
+        localTypes: [...new Set(all.filter((s) => s.type === 'local-candidate').map((s) => s.candidateType))],
+      };
     });
-    expect(local?.type).toBe('relay');
+    console.log(`relayed viewer's selected ICE path: ${JSON.stringify(path)}`);
+    expect(path.transports).toBe(1);
+    expect(path.pair).toMatchObject({ state: 'succeeded' });
+    expect(path.pair!.bytesReceived).toBeGreaterThan(0);
+    expect(path.local).toMatchObject({ candidateType: 'relay', relayProtocol: 'udp', url: `turn:127.0.0.1:${coturn.port}?transport=udp` });
+    // The relay policy left the browser no other kind of local candidate.
+    expect(path.localTypes).toEqual(['relay']);
+    // The far end is the worker's WebRtcServer.
+    expect(path.remote!.port).toBe(node.pool.workers[0]!.port);
   });
 });
