@@ -70,7 +70,8 @@ export class Metrics {
   private readonly turnRequests: Counter<'provider' | 'outcome'>;
   private readonly workerDeaths: Counter;
   private readonly protocolErrors: Counter<'code'>;
-  private readonly dropReasons = new BoundedLabel([], 16);
+  /** Why the server refuses chat lines (protocol error codes); other reasons are bounded. */
+  private readonly dropReasons = new BoundedLabel(['rate-limited', 'too-large'], 16);
   private readonly errorCodeLabel = new BoundedLabel(errorCodes, 0);
 
   constructor() {
@@ -137,6 +138,7 @@ export class Metrics {
     for (const direction of ['in', 'out']) this.chatMessages.inc({ direction }, 0);
     for (const provider of turnProviders) for (const outcome of turnOutcomes) this.turnRequests.inc({ provider, outcome }, 0);
     for (const code of errorCodes) this.protocolErrors.inc({ code }, 0);
+    for (const reason of ['rate-limited', 'too-large']) this.chatDrops.inc({ reason }, 0);
 
     // ---- read from live objects at scrape time ---------------------------------
     this.live('fourcast_rooms', 'Open rooms.', [], (s) => [[{}, openRooms(s).length]]);

@@ -154,6 +154,8 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
         }
       }
     } catch (err) {
+      // A refused chat line is a dropped message for operators (rate-limited, too-large, ...).
+      if (req.method === 'chatSend' && err instanceof ProtocolError) opts.metrics.chatDropped(err.code);
       fail(ws, req.id, err, req.method);
     }
   }

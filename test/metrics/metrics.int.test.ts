@@ -138,6 +138,8 @@ describe('GET /metrics of a running node (real workers, real sockets, real HTTP)
     await poll(async () => viewers[2]!.orphanErrors.length, (n) => n > errorsSeen, 5000, 'the bad-request answer');
     expect(await errorCode(viewers[2]!.request('createTransport', { direction: 'send' }))).toBe('forbidden');
     await viewers[0]!.request('reportFirstFrame', { milliseconds: 420 });
+    // A chat line over CHAT_MAX_LENGTH is refused: a dropped message, by reason.
+    expect(await errorCode(viewers[1]!.request('chatSend', { text: 'x'.repeat(501) }))).toBe('too-large');
 
     const busy = await scrape();
     const delta = (series: string) => value(busy, series) - value(before, series);
@@ -145,7 +147,9 @@ describe('GET /metrics of a running node (real workers, real sockets, real HTTP)
     expect(delta('fourcast_chat_messages_total{direction="out"}')).toBe(4);
     expect(delta('fourcast_protocol_errors_total{code="bad-request"}')).toBe(1);
     expect(delta('fourcast_protocol_errors_total{code="forbidden"}')).toBe(1);
-    for (const code of errorCodes.filter((c) => c !== 'bad-request' && c !== 'forbidden')) expect(delta(`fourcast_protocol_errors_total{code="${code}"}`), code).toBe(0);
+    expect(delta('fourcast_protocol_errors_total{code="too-large"}')).toBe(1);
+    expect(delta('fourcast_chat_messages_dropped_total{reason="too-large"}')).toBe(1);
+    for (const code of errorCodes.filter((c) => c !== 'bad-request' && c !== 'forbidden' && c !== 'too-large')) expect(delta(`fourcast_protocol_errors_total{code="${code}"}`), code).toBe(0);
     expect(delta('fourcast_join_to_first_frame_seconds_count')).toBe(1);
     expect(delta('fourcast_join_to_first_frame_seconds_sum')).toBeCloseTo(0.42, 6);
     expect(delta('fourcast_join_to_first_frame_seconds_bucket{le="0.25"}')).toBe(0);

@@ -160,7 +160,7 @@ describe('Metrics (names, types, labels)', () => {
     m.protocolError('stage-full');
     const t = await m.text();
     const reasons = samples(t).filter((s) => s.name === 'fourcast_chat_messages_dropped_total');
-    expect(reasons).toHaveLength(17); // 16 distinct reasons, then "other"
+    expect(reasons).toHaveLength(19); // the two known reasons, 16 distinct others, then "other"
     expect(sample(t, 'fourcast_chat_messages_dropped_total{reason="reason-0"}')).toBe(1);
     expect(sample(t, 'fourcast_chat_messages_dropped_total{reason="other"}')).toBe(100 - 16 + 1);
     expect(samples(t).filter((s) => s.name === 'fourcast_protocol_errors_total')).toHaveLength(errorCodes.length + 1);
