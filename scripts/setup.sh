@@ -23,10 +23,13 @@ trap 'rc=$?; [ $rc -ne 0 ] && printf "\n[setup] FAILED at step: %s (exit %s). Fi
 step() { current="$1"; printf '[setup] == %s\n' "$1"; }
 t0=$(date +%s)
 
-step "Node.js >= 20"
-command -v node >/dev/null || { echo "[setup] node not found: install Node.js 20 (e.g. from nodesource or Debian backports)" >&2; exit 1; }
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
-  || { echo "[setup] Node.js $(node -v) is too old: Fourcast needs >= 20" >&2; exit 1; }
+step "Node.js and glibc (uWebSockets.js binaries)"
+# First, before apt, npm ci and the worker build: uWebSockets.js is a native addon and
+# its packages ship binaries for some Node.js/glibc combinations only (Node 20 on
+# glibc >= 2.27; Node 20/22/24/25 on glibc >= 2.38). scripts/lib/runtime-check.mjs decides,
+# prints what it detected and, when it refuses, what works.
+command -v node >/dev/null || { echo "[setup] node not found: install Node.js 20 (glibc >= 2.27, e.g. Debian 12) or 22/24 (glibc >= 2.38: Debian 13, Ubuntu 24.04)" >&2; exit 1; }
+node scripts/lib/runtime-check.mjs --prefix '[setup]'
 
 step "Debian packages (runtime)"
 # Runtime libraries of a source-built worker, and curl for the prebuilt download.
@@ -34,7 +37,7 @@ ensure_packages ca-certificates curl libssl3 libuv1 libsrtp2-1 libusrsctp2 libab
 if [ "$want_test" = 1 ]; then
   step "Debian packages (test tools)"
   # ffmpeg: RTP test sources; chromium: e2e; coturn: TURN tests; prometheus: promtool;
-  ensure_packages ffmpeg chromium coturn prometheus
+  ensure_packages ffmpeg chromium coturn prometheus nginx-light caddy openssl
 fi
 
 step "npm dependencies"
@@ -53,10 +56,12 @@ step "mediasoup worker"
 bash scripts/mediasoup-worker/build.sh
 
 step "uWebSockets.js native binary"
-node -e '
-  const u = require("uWebSockets.js");
-  if (typeof u.SSLApp !== "function") { console.error("[setup] uWebSockets.js fell back to its JS implementation: its native binary does not load on this Node/glibc"); process.exit(1); }
-  console.log("[setup] uWebSockets.js native binary loads");
+# The server's own loader (src/signaling/uws.ts): the same choice and the same error as at start.
+# shellcheck disable=SC2016  # JavaScript template literals, not shell expansions
+node --import tsx --input-type=module -e '
+  const { loadUws, uwsInfo } = await import("./src/signaling/uws.ts");
+  try { loadUws(); } catch (err) { console.error(`[setup] ${err.message}`); process.exit(1); }
+  console.log(`[setup] uWebSockets.js native binary loads: ${uwsInfo().summary}`);
 '
 
 if [ "$want_test" = 1 ]; then

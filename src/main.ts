@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) {
       log.warn({ signal }, 'second signal: closing now');
-      void node.close().then(() => process.exit(0), shutdownFailed);
+      void node.close().then(() => node.pool.exited(2_000)).then(() => process.exit(0), shutdownFailed);
       return;
     }
     stopping = true;
@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     void node
       .drain()
       .then(() => node.close())
+      .then(() => node.pool.exited(2_000)) // workers end when their channel closes: exit after them, leaving none behind
       .then(() => process.exit(0), shutdownFailed);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -1,3 +1,4 @@
+import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -11,8 +12,11 @@ import { WorkerPool } from './media/workerPool.js';
 import { mediaCodecs } from './media/codecs.js';
 import { describeWorkerBinary } from './media/workerBinary.js';
 import { buildHttpApp } from './http/app.js';
-import { loadUws, type TemplatedApp, type us_listen_socket } from './signaling/uws.js';
+import { loadUws, uwsInfo, type TemplatedApp, type us_listen_socket } from './signaling/uws.js';
 import { closeUws, listenUws } from './signaling/listener.js';
+import { createWsApp } from './signaling/tlsApp.js';
+import { readTls } from './tls.js';
+import type { WsUrlRequest } from './http/clientConfig.js';
 import { attachSignaling } from './signaling/server.js';
 import { RoomManager } from './rooms/roomManager.js';
 import { MediaProbes } from './rooms/probes.js';
@@ -42,8 +46,12 @@ export interface Fourcast {
   readonly draining: boolean;
   /** Where people and browsers reach this node. */
   readonly urls: { http: string; ws: string };
+  /** The ports actually bound (HTTP_PORT/WS_PORT 0 pick free ones). */
+  readonly ports: { http: number; ws: number };
   /** What the WebRtcServers bind and announce to browsers. */
   readonly media: MediaAddresses;
+  /** Re-reads TLS_CERT_FILE/TLS_KEY_FILE (SIGHUP); throws, keeping the old certificate, when they are bad. */
+  reloadTls(): void;
   /** Stops new joins, tells every client, and closes after the grace period. */
   drain(graceMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -56,6 +64,10 @@ export interface Fourcast {
  */
 export async function startFourcast(config: Config, log: Logger, opts: StartOptions = {}): Promise<Fourcast> {
   const uws = loadUws();
+  log.info({ uws: uwsInfo() }, `uWebSockets.js: ${uwsInfo().summary}`);
+  // Checked before anything starts: a key that does not match its certificate is a config error.
+  const tls = config.tls ? readTls(config.tls) : undefined;
+  if (tls) log.info({ names: tls.names, validTo: tls.validTo }, 'built-in TLS: HTTPS and WSS');
   const media = await resolveMediaAddresses(config.media.listenIp, config.media.announcedAddress);
   log.info({ listen: media.listen, detected: media.detected }, 'media addresses');
   const tokens = new TokenService(config.auth.tokenSecret);
@@ -81,7 +93,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     const root = projectRoot(here);
     const clientDir =
       opts.clientDir === undefined ? checkBuild(root, { serverFromDist: path.relative(root, here).split(path.sep)[0] === 'dist' }).clientDir : (opts.clientDir ?? undefined);
-    const ws = uws.App();
+    const wsApp = createWsApp(uws, config.tls);
+    const ws = wsApp.app;
     const rooms = new RoomManager({
       pool,
       log,
@@ -110,8 +123,11 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       maxBufferBytes: config.wsMaxBufferBytes,
       requestRate: { perSecond: config.wsRequestsPerSecond, burst: config.wsRequestsPerSecond * 4 },
     });
-    ws.any('/*', (res) => {
-      res.writeStatus('404 Not Found').end('Fourcast WebSocket endpoint is /ws');
+    wsApp.routes((app, sniDomain) => {
+      if (sniDomain) signaling.mount(app);
+      app.any('/*', (res) => {
+        res.writeStatus('404 Not Found').end('Fourcast WebSocket endpoint is /ws');
+      });
     });
     const bound = await listenUws(ws, config.ws.host, config.ws.port);
     listenSocket = bound.socket;
@@ -138,7 +154,12 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       mediaTools: adminToken
         ? { token: adminToken, probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined), log: log.child({ component: 'probes' }) }) }
         : undefined,
-      wsUrl: (host, secure) => config.ws.publicUrl ?? `${secure ? 'wss' : 'ws'}://${host}:${bound.port}/ws`,
+      wsUrl: (req: WsUrlRequest) =>
+        config.ws.publicUrl ??
+        // Through a trusted proxy the socket shares the page's origin (the proxy routes /ws);
+        // directly, it is the page's host at WS_PORT.
+        (req.viaProxy ? `${req.secure ? 'wss' : 'ws'}://${req.host}/ws` : `${req.secure ? 'wss' : 'ws'}://${req.hostname}:${bound.port}/ws`),
+      https: tls ? { cert: tls.cert, key: tls.key } : undefined,
       routerRtpCapabilities,
       access,
       notReadyReasons: () => {
@@ -151,9 +172,12 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     });
     const address = await http.listen({ host: config.http.host, port: config.http.port });
     const httpPort = Number(new URL(address).port);
-    const httpUrl = config.http.publicUrl ?? `http://localhost:${httpPort}`;
+    const httpUrl = config.http.publicUrl ?? `${tls ? 'https' : 'http'}://localhost:${httpPort}`;
     publicHttp.url = httpUrl;
-    const wsUrl = config.ws.publicUrl ?? `${new URL(httpUrl).protocol === 'https:' ? 'wss' : 'ws'}://${new URL(httpUrl).hostname}:${bound.port}/ws`;
+    const pub = new URL(httpUrl);
+    const wsScheme = pub.protocol === 'https:' ? 'wss' : 'ws';
+    const behindProxy = config.http.publicUrl !== undefined && config.http.trustProxy !== false;
+    const wsUrl = config.ws.publicUrl ?? (behindProxy ? `${wsScheme}://${pub.host}/ws` : `${wsScheme}://${pub.hostname}:${bound.port}/ws`);
 
     const httpApp = http;
     const socket = listenSocket;
@@ -171,7 +195,15 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         return draining;
       },
       urls: { http: httpUrl, ws: wsUrl },
+      ports: { http: httpPort, ws: bound.port },
       media,
+      reloadTls() {
+        if (!config.tls) return;
+        const fresh = readTls(config.tls);
+        (httpApp.server as HttpsServer).setSecureContext({ cert: fresh.cert, key: fresh.key });
+        wsApp.reload();
+        log.info({ names: fresh.names, validTo: fresh.validTo }, 'TLS certificate reloaded');
+      },
       async drain(graceMs = config.drainGraceMs) {
         if (draining) return;
         draining = true;

@@ -23,6 +23,8 @@ export interface Config {
   /** publicUrl: undefined means "derive from the bound port" (see server.ts). */
   http: { host: string; port: number; publicUrl: string | undefined; trustProxy: boolean | number | string[]; turnRatePerMinute: number };
   ws: { host: string; port: number; publicUrl: string | undefined };
+  /** Built-in TLS for HTTP and WebSocket; undefined = plain (or a proxy terminates TLS). */
+  tls: { certFile: string; keyFile: string } | undefined;
   media: {
     workers: number;
     logLevel: RawConfig['MEDIASOUP_LOG_LEVEL'];
@@ -114,6 +116,22 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
     problems.push({ variable: 'TURN_URLS', message: 'required when TURN_SECRET is set (e.g. turn:turn.example.com:3478?transport=udp)' });
   }
   if (c.HTTP_PORT !== 0 && c.HTTP_PORT === c.WS_PORT) problems.push({ variable: 'WS_PORT', message: 'must differ from HTTP_PORT' });
+  if (Boolean(c.TLS_CERT_FILE) !== Boolean(c.TLS_KEY_FILE)) {
+    problems.push({ variable: c.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', message: 'built-in TLS needs both TLS_CERT_FILE and TLS_KEY_FILE' });
+  }
+  for (const variable of ['TLS_CERT_FILE', 'TLS_KEY_FILE'] as const) {
+    const file = c[variable];
+    if (!file) continue;
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch {
+      problems.push({ variable, message: `cannot read ${file}` });
+    }
+  }
+  // An https page may not open a ws:// socket (mixed content): browsers block it.
+  if (c.PUBLIC_WS_URL?.startsWith('ws:') && (c.PUBLIC_URL?.startsWith('https:') || c.TLS_CERT_FILE)) {
+    problems.push({ variable: 'PUBLIC_WS_URL', message: 'must be wss:// when pages are served over https (browsers block ws:// from an https page)' });
+  }
   const workers = c.MEDIASOUP_WORKERS === 'auto' ? defaultWorkerCount() : c.MEDIASOUP_WORKERS;
   if (c.RTC_PORT_BASE + workers - 1 > 65535) {
     problems.push({ variable: 'RTC_PORT_BASE', message: `RTC_PORT_BASE + MEDIASOUP_WORKERS - 1 must be <= 65535 (${workers} workers)` });
@@ -130,6 +148,7 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
     },
     http: { host: c.HTTP_HOST, port: c.HTTP_PORT, publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''), trustProxy: parseTrustProxy(c.TRUST_PROXY), turnRatePerMinute: c.TURN_RATE_PER_MINUTE },
     ws: { host: c.WS_HOST, port: c.WS_PORT, publicUrl: c.PUBLIC_WS_URL },
+    tls: c.TLS_CERT_FILE && c.TLS_KEY_FILE ? { certFile: c.TLS_CERT_FILE, keyFile: c.TLS_KEY_FILE } : undefined,
     media: {
       workers,
       logLevel: c.MEDIASOUP_LOG_LEVEL,

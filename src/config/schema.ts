@@ -46,8 +46,16 @@ export const configSchema = z.object({
   HTTP_PORT: port(0).default(3000).describe('HTTP port (0 = any free port).'),
   WS_HOST: ip.default('0.0.0.0').describe('Address the uWebSockets.js signaling/chat server listens on.'),
   WS_PORT: port(0).default(3001).describe('WebSocket port, path `/ws` (0 = any free port).'),
-  PUBLIC_URL: z.url({ message: 'expected an absolute http(s) URL' }).optional().describe('Base URL people open (used in printed links); default `http://localhost:HTTP_PORT`.'),
-  PUBLIC_WS_URL: z.url({ message: 'expected an absolute ws(s) URL' }).optional().describe('WebSocket URL given to browsers; default `ws://<host of PUBLIC_URL>:WS_PORT/ws`.'),
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, message: 'expected an absolute http:// or https:// URL' })
+    .optional()
+    .describe('Base URL people open (printed links, admin token links); default `http(s)://localhost:HTTP_PORT`. Behind a proxy: its public https:// URL.'),
+  PUBLIC_WS_URL: z
+    .url({ protocol: /^wss?$/, message: 'expected an absolute ws:// or wss:// URL' })
+    .optional()
+    .describe('WebSocket URL given to browsers. Default: the page\'s own origin + `/ws` when the page came through a trusted proxy (TRUST_PROXY) or PUBLIC_URL is set with TRUST_PROXY; else the page\'s host at WS_PORT.'),
+  TLS_CERT_FILE: z.string().min(1).optional().describe('PEM certificate (with chain) for built-in TLS: HTTPS on HTTP_PORT and WSS on WS_PORT. Reloaded on SIGHUP. Leave unset behind a TLS-terminating proxy.'),
+  TLS_KEY_FILE: z.string().min(1).optional().describe('PEM private key of TLS_CERT_FILE (unencrypted; readable by the service user only).'),
 
   MEDIASOUP_WORKERS: z.union([z.literal('auto'), positiveInt(256)]).default('auto').describe('Number of mediasoup workers; `auto` = one per CPU core.'),
   MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn').describe('mediasoup worker log level.'),

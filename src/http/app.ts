@@ -4,7 +4,7 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import type { Logger } from '../log.js';
 import { healthRoutes, type HealthOptions } from './health.js';
-import { clientConfigRoutes } from './clientConfig.js';
+import { clientConfigRoutes, type WsUrlRequest } from './clientConfig.js';
 import { accessRoutes } from './access.js';
 import type { AccessPolicy } from '../auth/access.js';
 import { turnRoutes } from './turn.js';
@@ -17,8 +17,10 @@ import { mediaToolsRoutes, type MediaToolsOptions } from './mediaTools.js';
 export interface HttpAppOptions {
   log: Logger;
   notReadyReasons: HealthOptions['notReadyReasons'];
-  /** The WebSocket URL browsers connect to, given the host they loaded the page from. */
-  wsUrl: (requestHost: string, secure: boolean) => string;
+  /** The WebSocket URL browsers connect to, given the request of their page. */
+  wsUrl: (req: WsUrlRequest) => string;
+  /** Built-in TLS: serve HTTPS with this certificate and key. */
+  https?: { cert: Buffer; key: Buffer } | undefined;
   /** Capabilities shared by every router (same codec list), published to browsers. */
   routerRtpCapabilities: unknown;
   /** Who may enter which room: `POST /api/access` explains a refused WebSocket upgrade. */
@@ -42,6 +44,7 @@ export interface HttpAppOptions {
 /** The HTTP surface: small encapsulated plugins on one Fastify instance. */
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     // Probes and scrapes would drown the log; everything else is logged per request.
     logController: new LogController({

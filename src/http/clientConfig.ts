@@ -1,8 +1,19 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { MAX_PUBLISHERS, PROTOCOL_VERSION } from '../protocol/messages.js';
 
+/** What the WebSocket URL is derived from: the page's request. */
+export interface WsUrlRequest {
+  /** Host with port, as the browser addressed the page (forwarded by a trusted proxy). */
+  host: string;
+  /** Host without port; IPv6 in brackets. */
+  hostname: string;
+  secure: boolean;
+  /** The request came through a trusted proxy (TRUST_PROXY). */
+  viaProxy: boolean;
+}
+
 /** `GET /api/client-config`: what the browser needs before it opens the WebSocket. */
-export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (requestHost: string, secure: boolean) => string; routerRtpCapabilities: unknown }> = async (
+export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (req: WsUrlRequest) => string; routerRtpCapabilities: unknown }> = async (
   app,
   opts,
 ) => {
@@ -29,7 +40,7 @@ export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (requestHost: strin
       // Same host the page came from, so a link opened by IP or name keeps working.
       const host = req.hostname.includes(':') && !req.hostname.startsWith('[') ? `[${req.hostname}]` : req.hostname;
       return {
-        wsUrl: opts.wsUrl(host, req.protocol === 'https'),
+        wsUrl: opts.wsUrl({ host: req.host, hostname: host, secure: req.protocol === 'https', viaProxy: (req.ips?.length ?? 0) > 1 }),
         protocol: PROTOCOL_VERSION,
         maxPublishers: MAX_PUBLISHERS,
         routerRtpCapabilities: opts.routerRtpCapabilities,

@@ -4,6 +4,7 @@ import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
 import type { MediaListen } from './addresses.js';
+import { createIsolatedWorker, probeWorkerIsolation, procStatus, type WorkerIsolation } from './workerIsolation.js';
 
 export interface WorkerPoolOptions {
   /** Number of workers (one per core is the usual choice). */
@@ -16,6 +17,12 @@ export interface WorkerPoolOptions {
   log: Logger;
   /** How often worker CPU is sampled for placement (ms). Default 2000. */
   cpuSampleMs?: number;
+  /**
+   * Start each worker in a session of its own with SIGINT/SIGTERM blocked, so signals sent to
+   * the whole service (Ctrl-C, systemd, `timeout`) reach only Node (see workerIsolation.ts).
+   * Default true; used when the system has `setsid` and `env --block-signal`.
+   */
+  isolate?: boolean;
 }
 
 /** Raised when the mediasoup-worker binary is absent or cannot start. */
@@ -105,16 +112,30 @@ interface WorkerPoolEvents {
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly workers: MediaWorker[] = [];
+  /** Worker processes that have not exited yet (including closed ones still shutting down). */
+  private readonly running = new Set<ms.Worker>();
+  private readonly allExited = new EventEmitter();
   private closedFlag = false;
   private cpuTimer: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly opts: WorkerPoolOptions) {
+  private constructor(
+    private readonly opts: WorkerPoolOptions,
+    /** How the workers are shielded from signals meant for the whole service. */
+    readonly isolation: WorkerIsolation,
+  ) {
     super();
   }
 
   static async create(opts: WorkerPoolOptions): Promise<WorkerPool> {
     assertWorkerBinary();
-    const pool = new WorkerPool(opts);
+    const isolation: WorkerIsolation = opts.isolate === false ? { isolated: false, reason: 'disabled (isolate: false)' } : probeWorkerIsolation();
+    if (!isolation.isolated && opts.isolate !== false) {
+      opts.log.warn(
+        { reason: isolation.reason },
+        'mediasoup workers share the process group of Node: Ctrl-C or a stop signal sent to the whole service closes them at once instead of after the drain',
+      );
+    }
+    const pool = new WorkerPool(opts, isolation);
     try {
       for (let i = 0; i < opts.count; i++) pool.workers.push(await pool.spawn(i));
     } catch (err) {
@@ -155,21 +176,55 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     for (const w of this.workers) w.worker.close();
   }
 
+  /**
+   * Resolves once every worker process this pool started has exited (true). One still
+   * running after `timeoutMs` is killed (SIGKILL) and the promise resolves false, so a
+   * node never leaves a worker behind. After `close()`, a worker exits as soon as it sees
+   * its channel close (a few hundred ms).
+   */
+  exited(timeoutMs: number): Promise<boolean> {
+    if (this.running.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onEmpty = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.allExited.off('empty', onEmpty);
+        const pids = this.runningPids;
+        if (pids.length === 0) return resolve(true);
+        this.opts.log.warn({ pids, timeoutMs }, 'mediasoup workers still running after close; killing them');
+        for (const pid of pids) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        resolve(false);
+      }, timeoutMs);
+      this.allExited.once('empty', onEmpty);
+    });
+  }
+
+  /** Pids of the worker processes that have not exited yet. */
+  get runningPids(): number[] {
+    return [...this.running].map((w) => w.pid);
+  }
+
   private async spawn(index: number): Promise<MediaWorker> {
     const { log } = this.opts;
     const port = this.opts.portBase + index;
     let worker: ms.Worker;
     try {
-      worker = await mediasoup.createWorker({
-        logLevel: this.opts.logLevel,
-        appData: { index },
-      });
+      worker = await createIsolatedWorker({ logLevel: this.opts.logLevel, appData: { index } }, this.isolation);
     } catch (err) {
       throw new WorkerUnavailableError(
         `mediasoup worker ${index} did not start (${(err as Error).message}). ` +
           `Binary: ${mediasoup.workerBin}. Run 'bash scripts/setup.sh' to build or fetch it.`,
       );
     }
+    this.track(worker);
     let webRtcServer: ms.WebRtcServer;
     try {
       webRtcServer = await worker.createWebRtcServer({
@@ -186,8 +241,23 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     const mw = new MediaWorker(index, worker, webRtcServer, port);
     worker.on('died', (error) => this.onDied(mw, error));
-    log.info({ worker: index, pid: worker.pid, port }, 'mediasoup worker ready');
+    let isolated = false;
+    if (this.isolation.isolated) {
+      const st = procStatus(worker.pid);
+      isolated = st !== undefined && st.session === worker.pid && st.blocksStopSignals;
+      if (!isolated) log.warn({ worker: index, pid: worker.pid, status: st }, 'mediasoup worker is not isolated from signals sent to the whole service');
+    }
+    log.info({ worker: index, pid: worker.pid, port, isolated }, 'mediasoup worker ready');
     return mw;
+  }
+
+  private track(worker: ms.Worker): void {
+    if (worker.subprocessClosed) return;
+    this.running.add(worker);
+    worker.once('subprocessclose', () => {
+      this.running.delete(worker);
+      if (this.running.size === 0) this.allExited.emit('empty');
+    });
   }
 
   private onDied(mw: MediaWorker, error: Error): void {

@@ -8,6 +8,7 @@ import type { RoomManager } from '../rooms/roomManager.js';
 import { handleRoomRequest } from '../rooms/requests.js';
 import { TokenBucket } from '../util/tokenBucket.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from './uws.js';
+import type { WebSocketBehavior } from 'uWebSockets.js';
 import { loadUws } from './uws.js';
 
 export interface SignalingOptions {
@@ -47,7 +48,7 @@ type Ws = WebSocket<ConnData>;
  * validates every frame with the protocol module, dispatches to rooms/, and
  * encodes replies. No business logic lives here.
  */
-export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { close(): void } {
+export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { close(): void; mount(domain: TemplatedApp): void } {
   const uws = loadUws();
   const log = opts.log.child({ component: 'signaling' });
   const rate = opts.requestRate ?? { perSecond: 50, burst: 200 };
@@ -171,7 +172,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
     conn.room = undefined;
   }
 
-  app.ws<ConnData>('/ws', {
+  const behavior: WebSocketBehavior<ConnData> = {
     compression: uws.DISABLED,
     maxPayloadLength: opts.maxPayloadBytes ?? 64 * 1024,
     idleTimeout: 60,
@@ -248,9 +249,12 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
       conn.closed = true;
       leave(ws);
     },
-  });
+  };
+  app.ws<ConnData>('/ws', behavior);
 
   return {
     close: () => clearInterval(sweep),
+    // An SNI domain of a TLS app has its own routes; sockets on every domain share the topics.
+    mount: (domain) => void domain.ws<ConnData>('/ws', behavior),
   };
 }

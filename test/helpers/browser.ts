@@ -22,8 +22,8 @@ const disabledFeatures = [
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Debian's Chromium with fake camera/mic and loopback-only WebRTC. */
-export function launchChromium(): Promise<Browser> {
+/** Debian's Chromium with fake camera/mic and loopback-only WebRTC; `extraArgs` add switches (host mapping, trusted test keys). */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -41,6 +41,7 @@ export function launchChromium(): Promise<Browser> {
       '--allow-loopback-in-peer-connection',
       '--autoplay-policy=no-user-gesture-required',
       `--disable-features=${disabledFeatures.join(',')}`,
+      ...extraArgs,
     ],
   });
 }
