@@ -4,6 +4,7 @@ import { startFourcast } from './server.js';
 import { UwsNativeMissingError } from './signaling/uws.js';
 import { WorkerUnavailableError } from './media/workerPool.js';
 import { BuildError } from './build/info.js';
+import { TlsError } from './tls.js';
 
 // Exit codes: 78 = configuration error (EX_CONFIG), 69 = a part is unavailable (EX_UNAVAILABLE):
 // the uWS native binary, the mediasoup worker, or the built web client.
@@ -23,6 +24,11 @@ async function main(): Promise<void> {
   try {
     node = await startFourcast(config, log);
   } catch (err) {
+    if (err instanceof TlsError) {
+      log.fatal(err.message);
+      await new Promise((r) => setTimeout(r, 100));
+      process.exit(78);
+    }
     if (err instanceof UwsNativeMissingError || err instanceof WorkerUnavailableError || err instanceof BuildError) {
       log.fatal(err.message);
       await new Promise((r) => setTimeout(r, 100)); // let the log transport flush
@@ -69,6 +75,15 @@ async function main(): Promise<void> {
       .then(() => node.pool.exited(2_000)) // workers end when their channel closes: exit after them, leaving none behind
       .then(() => process.exit(0), shutdownFailed);
   };
+  // SIGHUP re-reads the TLS certificate and key (certbot's deploy hook: systemctl reload).
+  process.on('SIGHUP', () => {
+    if (!config.tls) return log.info('SIGHUP: no built-in TLS to reload');
+    try {
+      node.reloadTls();
+    } catch (err) {
+      log.error({ err }, 'TLS reload failed; still serving the previous certificate');
+    }
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
