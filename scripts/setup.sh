@@ -37,7 +37,9 @@ ensure_packages ca-certificates curl libssl3 libuv1 libsrtp2-1 libusrsctp2 libab
 if [ "$want_test" = 1 ]; then
   step "Debian packages (test tools)"
   # ffmpeg: RTP test sources; chromium: e2e; coturn: TURN tests; prometheus: promtool;
-  ensure_packages ffmpeg chromium coturn prometheus nginx-light caddy openssl
+  # nginx-light, caddy, openssl: TLS and reverse-proxy e2e; docker-compose, systemd: deploy file checks.
+  ensure_packages ffmpeg chromium openssl docker-compose systemd
+  ensure_packages --no-start coturn prometheus nginx-light caddy
 fi
 
 step "npm dependencies"

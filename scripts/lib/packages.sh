@@ -149,8 +149,16 @@ ensure_deb_src() {
 }
 
 ensure_packages() {
-  local backports=0
-  if [ "${1:-}" = --backports ]; then backports=1; shift; fi
+  local backports=0 no_start=0
+  while :; do
+    case "${1:-}" in
+      --backports) backports=1; shift ;;
+      # Test tools that are also daemons (nginx, caddy): install them without starting their
+      # services, through Debian's policy-rc.d convention, so setup opens no port on the machine.
+      --no-start) no_start=1; shift ;;
+      *) break ;;
+    esac
+  done
   local missing; missing=$(_missing_packages "$@")
   [ -z "$missing" ] && return 0
   local target=''
@@ -171,7 +179,12 @@ ensure_packages() {
     _apt_updated=1
   fi
   printf '[setup] apt-get install %s%s\n' "$target" "$missing"
+  local policy=/usr/sbin/policy-rc.d placed=0 rc=0
+  if [ "$no_start" = 1 ] && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# fourcast setup: do not start services of packages it installs\nexit 101\n' > "$policy" && chmod 755 "$policy" && placed=1
+  fi
   # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $target $missing >/dev/null \
-    || { printf '[setup] apt-get install failed for: %s\n' "$missing" >&2; return 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $target $missing >/dev/null || rc=$?
+  [ "$placed" = 1 ] && rm -f "$policy"
+  [ "$rc" = 0 ] || { printf '[setup] apt-get install failed for: %s\n' "$missing" >&2; return 1; }
 }

@@ -9,11 +9,11 @@ const root = new URL('../..', import.meta.url).pathname;
 const SECRET = 'cli-test-secret-cli-test-secret-0123456';
 const JWT = /eyJ[\w-]+\.[\w-]+\.[\w-]+/;
 
-/** Runs the real CLI (`npm run token` is `tsx scripts/token.ts`) with only the given Fourcast variables. */
+/** Runs the CLI from its source (`npm run token` runs the same code built into dist/) with only the given Fourcast variables. */
 function runCli(args: string[], env: Record<string, string> = {}) {
   const base = { ...process.env };
   for (const k of ['TOKEN_SECRET', 'PUBLIC_URL', 'HTTP_PORT', 'DEFAULT_ROOM', 'FOURCAST_CONFIG_FILE']) delete base[k];
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/token.ts', ...args], {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/token.ts', ...args], {
     cwd: root,
     env: { ...base, ...env },
     encoding: 'utf8',
@@ -23,7 +23,19 @@ function runCli(args: string[], env: Record<string, string> = {}) {
 }
 
 // Each run starts Node with tsx (about a second on a busy machine).
-describe('token CLI (scripts/token.ts)', { timeout: 60_000 }, () => {
+describe('token CLI (src/cli/token.ts)', { timeout: 60_000 }, () => {
+  it('runs from the build as `npm run token`, as in a deployed image (no tsx needed)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.token).toBe('node dist/server/cli/token.js');
+    const run = spawnSync(process.execPath, ['dist/server/cli/token.js', '--role', 'viewer', '--room', 'lobby', '--json'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, TOKEN_SECRET: SECRET },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ role: 'viewer', room: 'lobby', token: expect.stringMatching(JWT) });
+  });
+
   it('mints a token the server’s TokenService accepts, and prints its links', async () => {
     const before = Math.floor(Date.now() / 1000);
     const { status, stdout, stderr } = runCli(['--role', 'publisher', '--room', 'main-stage', '--name', 'Alice', '--ttl', '3600'], { TOKEN_SECRET: SECRET });

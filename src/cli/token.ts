@@ -1,9 +1,9 @@
 // Mints an access token with the node's TOKEN_SECRET and prints it with the links it opens.
 //   npm run token -- --role publisher --room main-stage --name Alice --ttl 3600
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../src/config/index.js';
-import { TokenService, roles } from '../src/auth/tokens.js';
-import { TOKEN_TTL, accessLinks, checkGrantRequest } from '../src/auth/links.js';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { TokenService, roles } from '../auth/tokens.js';
+import { TOKEN_TTL, accessLinks, checkGrantRequest } from '../auth/links.js';
 
 const USAGE = `Usage: npm run token -- [options]
 
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const token = await tokens.mint(grant);
   const { exp } = await tokens.verify(token);
   const expiresAt = new Date(exp * 1000).toISOString();
-  const base = config.http.publicUrl ?? `http://localhost:${config.http.port}`;
+  const base = config.http.publicUrl ?? `${config.tls ? 'https' : 'http'}://localhost:${config.http.port}`;
   const links = accessLinks(base, grant, token);
 
   if (values.json) {
