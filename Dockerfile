@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
-# Fourcast image: Debian 12 (the uWebSockets.js binary needs glibc <= 2.36 here
-# and mediasoup's worker is built against bookworm's libraries).
+# Fourcast image: Debian 12 with Node 20 (uWebSockets.js loads its glibc >= 2.27 build
+# there; mediasoup's worker is built against bookworm's libraries when no prebuilt is reachable).
+# Run: see config/compose.yaml and docs/deployment.md (host networking, or publish the
+# UDP+TCP media ports and set RTC_ANNOUNCED_ADDRESS). Mint tokens inside the container:
+#   docker exec <container> node dist/server/cli/token.js --role publisher --room main-stage
 # The build stage runs the same worker script as `bash scripts/setup.sh`.
 
 FROM node:20-bookworm-slim AS build
