@@ -1,4 +1,8 @@
+// First on purpose: parses the command line and reads the env file into process.env
+// before the modules below load (mediasoup reads MEDIASOUP_WORKER_BIN when it loads).
+import { startup } from './config/startup.js';
 import { ConfigError, loadConfig } from './config/index.js';
+import { helpText, usage } from './config/docs.js';
 import { createLogger } from './log.js';
 import { startFourcast } from './server.js';
 import { UwsNativeMissingError } from './signaling/uws.js';
@@ -7,11 +11,24 @@ import { BuildError } from './build/info.js';
 import { TlsError } from './tls.js';
 
 // Exit codes: 78 = configuration error (EX_CONFIG), 69 = a part is unavailable (EX_UNAVAILABLE):
-// the uWS native binary, the mediasoup worker, or the built web client.
+// the uWS native binary, the mediasoup worker, or the built web client; 64 = bad command line
+// (EX_USAGE). `--help` lists them with every variable.
 async function main(): Promise<void> {
+  const { command } = startup;
+  if (command.kind === 'help') {
+    process.stdout.write(helpText());
+    process.exitCode = 0;
+    return; // nothing was started: the process ends by itself
+  }
+  if (command.kind === 'usage-error') {
+    process.stderr.write(`fourcast: ${command.message}\n\n${usage()}Run with --help for every configuration variable.\n`);
+    process.exitCode = 64;
+    return;
+  }
   let config;
   try {
-    config = loadConfig();
+    if (startup.error) throw startup.error;
+    config = loadConfig(process.env, undefined, { sources: startup.sources });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`fourcast: ${err.message}\n`);
@@ -20,6 +37,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.log);
+  if (startup.envFile) {
+    const { file, applied, overridden } = startup.envFile;
+    log.info({ file, applied, overridden }, `read ${applied.length} variable(s) from ${file}` + (overridden.length ? `; the environment overrides ${overridden.join(', ')}` : ''));
+  }
   let node;
   try {
     node = await startFourcast(config, log);

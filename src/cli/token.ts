@@ -2,6 +2,7 @@
 //   npm run token -- --role publisher --room main-stage --name Alice --ttl 3600
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
+import { applyEnvFile, chooseEnvFile, readEnvFile } from '../config/envFile.js';
 import { TokenService, roles } from '../auth/tokens.js';
 import { TOKEN_TTL, accessLinks, checkGrantRequest } from '../auth/links.js';
 
@@ -18,7 +19,8 @@ Options:
   --json           print one JSON object instead of text
   -h, --help       show this help
 
-Environment (or FOURCAST_CONFIG_FILE): TOKEN_SECRET (required), PUBLIC_URL
+Environment (or FOURCAST_CONFIG_FILE, or the env file: FOURCAST_ENV_FILE, else ./.env):
+TOKEN_SECRET (required), PUBLIC_URL
 (default http://localhost:HTTP_PORT), HTTP_PORT, DEFAULT_ROOM.
 
 Exit codes: 0 minted, 2 usage error or TOKEN_SECRET missing, 78 invalid configuration.
@@ -56,6 +58,9 @@ async function main(): Promise<void> {
 
   let config;
   try {
+    // The same env file as the server: FOURCAST_ENV_FILE, else ./.env when present.
+    const envFile = chooseEnvFile(undefined, process.env, process.cwd());
+    if (envFile) applyEnvFile(readEnvFile(envFile), process.env);
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) fail(78, err.message);

@@ -1,20 +1,44 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
-import { aliases, configSchema, defaultWorkerCount, type RawConfig } from './schema.js';
+import { aliases, configSchema, defaultWorkerCount, secretVariables, type RawConfig } from './schema.js';
 
 export { configSchema } from './schema.js';
 
-/** Thrown for any invalid configuration; `issues` name the variable and the expected form. */
+/** Thrown for any invalid configuration; `issues` name the variable, the expected form, the value and its source. */
 export class ConfigError extends Error {
   constructor(readonly issues: { variable: string; message: string }[]) {
     super(
       'Invalid configuration:\n' +
         issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n') +
-        '\nSee .env.example or the README configuration table.',
+        '\nEvery variable, with its default: node dist/server/main.js --help, .env.example or docs/configuration.md.',
     );
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * How a value is shown in an error: quoted, with credentials in URLs masked, long
+ * values cut. Secrets are never shown, only their length.
+ */
+export function displayValue(variable: string, raw: string): string {
+  if (secretVariables.has(variable)) return `a hidden value of ${[...raw].length} characters`;
+  let v = maskCredentials(raw);
+  if (v.length > 120) v = `${v.slice(0, 117)}…`;
+  return JSON.stringify(v);
+}
+
+/**
+ * Masks what may be a credential: everything between a URL's scheme and its last `@`
+ * (`redis://user:pw@host` → `redis://***@host`, malformed URLs included), and the value
+ * of query parameters such as `password=`, `token=`, `key=`.
+ */
+export function maskCredentials(v: string): string {
+  const cut = v.search(/[?#]/);
+  const [head, tail] = cut < 0 ? [v, ''] : [v.slice(0, cut), v.slice(cut)];
+  const at = head.lastIndexOf('@');
+  const masked = at < 0 ? head : `${/^[a-z][a-z0-9+.-]*:?\/*/i.exec(head)?.[0] ?? ''}***${head.slice(at)}`;
+  return masked + tail.replace(/([?&;#][^=&#;]*(?:pass|pwd|secret|token|key|auth|credential)[^=&#;]*=)[^&#;]*/gi, '$1***');
 }
 
 export interface Config {
@@ -53,55 +77,100 @@ export interface Config {
 
 type Env = Record<string, string | undefined>;
 
-function readFileLayer(file: string): Env {
+/** A layer of values and, per variable, where it came from ("the environment", "the env file /x/.env", …). */
+interface Layer {
+  values: Env;
+  origin: Record<string, string>;
+}
+
+function readFileLayer(file: string, fileOrigin: string): Layer {
+  const where = fileOrigin === 'the environment' ? '' : ` (FOURCAST_CONFIG_FILE from ${fileOrigin})`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(path.resolve(file), 'utf8'));
   } catch (err) {
-    throw new ConfigError([{ variable: 'FOURCAST_CONFIG_FILE', message: `cannot read ${file} as JSON (${(err as Error).message})` }]);
+    throw new ConfigError([{ variable: 'FOURCAST_CONFIG_FILE', message: `cannot read ${file} as JSON (${(err as Error).message})${where}` }]);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigError([{ variable: 'FOURCAST_CONFIG_FILE', message: `${file} must hold a JSON object of VARIABLE: value` }]);
+    throw new ConfigError([{ variable: 'FOURCAST_CONFIG_FILE', message: `${file} must hold a JSON object of VARIABLE: value${where}` }]);
   }
-  const out: Env = {};
+  const values: Env = {};
+  const origin: Record<string, string> = {};
+  const problems: { variable: string; message: string }[] = [];
   for (const [k, v] of Object.entries(parsed)) {
     if (!(k in configSchema.shape) && !(k in aliases)) {
-      throw new ConfigError([{ variable: k, message: `unknown variable in ${file}` }]);
+      problems.push({ variable: k, message: `unknown variable in ${file}` });
+      continue;
     }
-    out[k] = Array.isArray(v) ? v.join(',') : String(v);
+    if (k === 'FOURCAST_CONFIG_FILE' || k === 'FOURCAST_ENV_FILE') {
+      problems.push({ variable: k, message: `cannot be set inside the config file ${file} (set it in the environment)` });
+      continue;
+    }
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      problems.push({ variable: k, message: `expected a string, number, boolean or list in ${file}` });
+      continue;
+    }
+    values[k] = Array.isArray(v) ? v.join(',') : String(v);
+    origin[k] = `the config file ${file}`;
   }
-  return out;
+  if (problems.length) throw new ConfigError(problems);
+  return { values, origin };
 }
 
 /** Applies aliases; refuses an alias and its canonical name set to different values. */
-function resolveAliases(env: Env): Env {
-  const out: Env = { ...env };
+function resolveAliases(layer: Layer): Layer {
+  const values: Env = { ...layer.values };
+  const origin = { ...layer.origin };
   for (const [alias, canonical] of Object.entries(aliases)) {
-    const a = env[alias];
+    const a = layer.values[alias];
     if (a === undefined || a === '') continue;
-    const c = env[canonical];
+    const c = layer.values[canonical];
     if (c !== undefined && c !== '' && c !== a) {
       throw new ConfigError([{ variable: alias, message: `conflicts with ${canonical}; set only one of them` }]);
     }
-    out[canonical] = a;
+    values[canonical] = a;
+    origin[canonical] = `${alias} in ${layer.origin[alias] ?? 'the environment'}`;
   }
-  return out;
+  return { values, origin };
+}
+
+export interface LoadConfigOptions {
+  /**
+   * Where variables of `env` came from when not from the process environment itself:
+   * `{ HTTP_PORT: 'the env file /srv/fourcast/.env' }`. Errors name it.
+   */
+  sources?: Readonly<Record<string, string>>;
 }
 
 /**
  * Loads the configuration once: optional JSON file, then the environment on top.
- * Empty strings count as unset, like most dotenv tooling.
+ * Empty strings count as unset, like most dotenv tooling. Errors name each bad
+ * variable with the expected form, the value (secrets hidden) and where it came from.
  */
-export function loadConfig(env: Env = process.env, randomSecret: () => string = defaultSecret): Config {
-  const fromEnv: Env = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') fromEnv[k] = v;
-  const file = fromEnv.FOURCAST_CONFIG_FILE;
-  const merged = resolveAliases({ ...(file ? resolveAliases(readFileLayer(file)) : {}), ...fromEnv });
+export function loadConfig(env: Env = process.env, randomSecret: () => string = defaultSecret, opts: LoadConfigOptions = {}): Config {
+  const fromEnv: Layer = { values: {}, origin: {} };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || v === '') continue;
+    fromEnv.values[k] = v;
+    fromEnv.origin[k] = opts.sources?.[k] ?? 'the environment';
+  }
+  const file = fromEnv.values.FOURCAST_CONFIG_FILE;
+  const fileLayer = file ? resolveAliases(readFileLayer(file, fromEnv.origin.FOURCAST_CONFIG_FILE ?? 'the environment')) : { values: {}, origin: {} };
+  const envLayer = resolveAliases(fromEnv);
+  const merged: Env = { ...fileLayer.values, ...envLayer.values };
+  const origin: Record<string, string> = { ...fileLayer.origin, ...envLayer.origin };
+  /** " (got "70000" from the environment)": what an error adds after the expected form. */
+  const got = (variable: string): string => {
+    const raw = merged[variable];
+    return raw === undefined ? '' : ` (got ${displayValue(variable, raw)} from ${origin[variable] ?? 'the environment'})`;
+  };
 
   const picked: Env = {};
   for (const key of Object.keys(configSchema.shape)) if (merged[key] !== undefined) picked[key] = merged[key];
   const result = configSchema.safeParse(picked);
-  if (!result.success) throw new ConfigError(result.error.issues.map(issueToEntry));
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map(issueToEntry).map((i) => ({ variable: i.variable, message: i.message + got(i.variable) })));
+  }
   const c = result.data;
 
   const problems: { variable: string; message: string }[] = [];
@@ -115,7 +184,7 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
   if (c.TURN_SECRET && !c.TURN_URLS?.length) {
     problems.push({ variable: 'TURN_URLS', message: 'required when TURN_SECRET is set (e.g. turn:turn.example.com:3478?transport=udp)' });
   }
-  if (c.HTTP_PORT !== 0 && c.HTTP_PORT === c.WS_PORT) problems.push({ variable: 'WS_PORT', message: 'must differ from HTTP_PORT' });
+  if (c.HTTP_PORT !== 0 && c.HTTP_PORT === c.WS_PORT) problems.push({ variable: 'WS_PORT', message: `must differ from HTTP_PORT${got('WS_PORT')}` });
   if (Boolean(c.TLS_CERT_FILE) !== Boolean(c.TLS_KEY_FILE)) {
     problems.push({ variable: c.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', message: 'built-in TLS needs both TLS_CERT_FILE and TLS_KEY_FILE' });
   }
@@ -125,16 +194,16 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
     try {
       fs.accessSync(file, fs.constants.R_OK);
     } catch {
-      problems.push({ variable, message: `cannot read ${file}` });
+      problems.push({ variable, message: `cannot read ${file} (set in ${origin[variable] ?? 'the environment'})` });
     }
   }
   // An https page may not open a ws:// socket (mixed content): browsers block it.
   if (c.PUBLIC_WS_URL?.startsWith('ws:') && (c.PUBLIC_URL?.startsWith('https:') || c.TLS_CERT_FILE)) {
-    problems.push({ variable: 'PUBLIC_WS_URL', message: 'must be wss:// when pages are served over https (browsers block ws:// from an https page)' });
+    problems.push({ variable: 'PUBLIC_WS_URL', message: `must be wss:// when pages are served over https (browsers block ws:// from an https page)${got('PUBLIC_WS_URL')}` });
   }
   const workers = c.MEDIASOUP_WORKERS === 'auto' ? defaultWorkerCount() : c.MEDIASOUP_WORKERS;
   if (c.RTC_PORT_BASE + workers - 1 > 65535) {
-    problems.push({ variable: 'RTC_PORT_BASE', message: `RTC_PORT_BASE + MEDIASOUP_WORKERS - 1 must be <= 65535 (${workers} workers)` });
+    problems.push({ variable: 'RTC_PORT_BASE', message: `RTC_PORT_BASE + MEDIASOUP_WORKERS - 1 must be <= 65535 (${workers} workers)${got('RTC_PORT_BASE')}` });
   }
   if (problems.length) throw new ConfigError(problems);
 

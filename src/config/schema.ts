@@ -3,7 +3,9 @@ import { z } from 'zod';
 
 // Every variable Fourcast reads. The keys are the environment variable names,
 // so an error can always name the variable the user has to fix. Each entry's
-// description is the one-line doc used by `.env.example` and the README table.
+// description is the one-line doc used by `.env.example`, the table in
+// docs/configuration.md and `--help` (`npm run config:docs` regenerates the files).
+// Keep each description true of the code that reads the variable.
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -33,58 +35,62 @@ const positiveInt = (max: number) =>
   z.coerce.number({ message: 'expected a whole number' }).int('expected a whole number').min(1, 'expected at least 1').max(max, `expected at most ${max}`);
 
 export const configSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development').describe('Runtime mode; `production` makes logs JSON by default.'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
-  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`, `pretty`, or `auto` (pretty on a terminal outside production).'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development').describe('Runtime mode. Fourcast uses it only for the log format: with `production`, LOG_FORMAT=auto writes JSON even on a terminal.'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level (`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`).'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`, `pretty`, or `auto` (pretty on a terminal outside production, else JSON). `pretty` needs the pino-pretty dev dependency, absent after `npm ci --omit=dev`.'),
 
-  HTTP_HOST: ip.default('0.0.0.0').describe('Address Fastify (HTTP: client, /api, /metrics, /admin) listens on.'),
+  HTTP_HOST: ip.default('0.0.0.0').describe('Address the HTTP server (Fastify: pages, /api, /health, /ready, /metrics, /admin) listens on; `127.0.0.1` behind a reverse proxy on the same host.'),
   TRUST_PROXY: z
     .string()
     .regex(/^(false|true|\d{1,2}|[0-9a-fA-F.:/,\s]+)$/, 'expected false, true, a hop count, or comma-separated proxy addresses/CIDRs')
     .default('false')
-    .describe('Which X-Forwarded-For hops to believe for client addresses (rate limits): `false`, a hop count, or proxy addresses. `true` trusts any client-supplied header.'),
+    .describe('Which proxies\' X-Forwarded-For/-Proto/-Host headers to believe: `false`, a hop count, or comma-separated proxy addresses/CIDRs (e.g. `127.0.0.1`). Gives the HTTP client address (`GET /api/turn` rate limit) and, for pages that came through a trusted proxy, the default WebSocket URL (same origin + `/ws`). `true` believes any client-supplied header.'),
   HTTP_PORT: port(0).default(3000).describe('HTTP port (0 = any free port).'),
-  WS_HOST: ip.default('0.0.0.0').describe('Address the uWebSockets.js signaling/chat server listens on.'),
+  WS_HOST: ip.default('0.0.0.0').describe('Address the uWebSockets.js signaling/chat server listens on; `127.0.0.1` behind a reverse proxy on the same host.'),
   WS_PORT: port(0).default(3001).describe('WebSocket port, path `/ws` (0 = any free port).'),
   PUBLIC_URL: z
     .url({ protocol: /^https?$/, message: 'expected an absolute http:// or https:// URL' })
     .optional()
-    .describe('Base URL people open (printed links, admin token links); default `http(s)://localhost:HTTP_PORT`. Behind a proxy: its public https:// URL.'),
+    .describe('Base URL people open (http:// or https://): the links printed at start and those of `POST /admin/tokens`. Default `http://localhost:HTTP_PORT` (`https://` with built-in TLS). Behind a proxy: its public https:// URL.'),
   PUBLIC_WS_URL: z
     .url({ protocol: /^wss?$/, message: 'expected an absolute ws:// or wss:// URL' })
     .optional()
-    .describe('WebSocket URL given to browsers. Default: the page\'s own origin + `/ws` when the page came through a trusted proxy (TRUST_PROXY) or PUBLIC_URL is set with TRUST_PROXY; else the page\'s host at WS_PORT.'),
-  TLS_CERT_FILE: z.string().min(1).optional().describe('PEM certificate (with chain) for built-in TLS: HTTPS on HTTP_PORT and WSS on WS_PORT. Reloaded on SIGHUP. Leave unset behind a TLS-terminating proxy.'),
-  TLS_KEY_FILE: z.string().min(1).optional().describe('PEM private key of TLS_CERT_FILE (unencrypted; readable by the service user only).'),
+    .describe('WebSocket URL given to browsers (ws:// or wss://; wss:// when pages are https). Default: for a page that came through a trusted proxy (TRUST_PROXY), the page\'s own origin + `/ws`; otherwise the host the page was opened on, at WS_PORT, path `/ws` (wss:// with built-in TLS).'),
+  TLS_CERT_FILE: z.string().min(1).optional().describe('PEM certificate (with chain) for built-in TLS: HTTPS on HTTP_PORT and WSS on WS_PORT. Re-read on SIGHUP (WebSocket clients that send no SNI, e.g. to a bare IP, keep the old one until restart). Leave unset behind a TLS-terminating proxy.'),
+  TLS_KEY_FILE: z.string().min(1).optional().describe('PEM private key of TLS_CERT_FILE (unencrypted; readable by the service user only). A key that does not match the certificate stops the start (exit 78).'),
 
-  MEDIASOUP_WORKERS: z.union([z.literal('auto'), positiveInt(256)]).default('auto').describe('Number of mediasoup workers; `auto` = one per CPU core.'),
-  MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn').describe('mediasoup worker log level.'),
-  RTC_LISTEN_IP: ip.default('0.0.0.0').describe('Address the WebRtcServers bind to (`127.0.0.1` in tests).'),
+  MEDIASOUP_WORKERS: z.union([z.literal('auto'), positiveInt(256)], { message: 'expected auto or a whole number from 1 to 256' }).default('auto').describe('Number of mediasoup workers, one WebRtcServer port each; `auto` = one per CPU core (fix it in containers and wherever the media ports are published one by one).'),
+  MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn').describe('mediasoup worker log level (`debug`, `warn`, `error` or `none`).'),
+  RTC_LISTEN_IP: ip.default('0.0.0.0').describe('Address the WebRtcServers bind to. With `0.0.0.0` (or `::`) and no RTC_ANNOUNCED_ADDRESS, each worker binds the host\'s primary address and 127.0.0.1 instead (with `::`, also the primary IPv6 address and ::1) and announces those; with RTC_ANNOUNCED_ADDRESS it binds this address as given.'),
   RTC_ANNOUNCED_ADDRESS: z
     .string()
     .min(1)
     .refine((v) => !['0.0.0.0', '::', '[::]'].includes(v), 'expected an address browsers can reach (a public IP or hostname); 0.0.0.0/:: only means "every interface" when listening')
     .optional()
-    .describe('Public IP or hostname put in ICE candidates. Unset with RTC_LISTEN_IP 0.0.0.0: the host\'s primary address and 127.0.0.1 are detected and printed at start; set it behind NAT or in a container.'),
-  ROUTER_MAX_VIEWERS: positiveInt(100000).default(500).describe('Viewers per router before the next viewer goes to a fan-out router on another worker.'),
-  KEYFRAME_REQUEST_DELAY_MS: z.coerce.number({ message: 'expected milliseconds' }).int().min(0).max(10000).default(1000).describe('At most one key frame request per broadcaster track per this many ms (protects broadcasters from large audiences).'),
-  ROOM_GRACE_SECONDS: z.coerce.number({ message: 'expected seconds' }).min(0).max(86400).default(30).describe('An empty room is closed after this many seconds.'),
-  DRAIN_GRACE_SECONDS: z.coerce.number({ message: 'expected seconds' }).min(0).max(3600).default(10).describe('On SIGTERM/SIGINT: refuse new joins, tell clients, close after this many seconds.'),
-  RTC_PORT_BASE: port(1).default(40000).describe('Worker i listens for WebRTC on UDP+TCP port RTC_PORT_BASE + i.'),
+    .describe('Public IP or hostname browsers send media to (put in ICE candidates). Unset: the addresses RTC_LISTEN_IP leads to (printed at start). Set it behind NAT, in a container without host networking, or for viewers on the internet; `0.0.0.0` and `::` are refused.'),
+  ROUTER_MAX_VIEWERS: positiveInt(100000).default(500).describe('Most viewers of one room on one router (a room has at most one router per worker). A viewer goes to the least-loaded worker whose router for the room is below this; when all are full, to the least-filled one anyway.'),
+  KEYFRAME_REQUEST_DELAY_MS: z.coerce.number({ message: 'expected milliseconds' }).int().min(0).max(10000).default(1000).describe('At most one key frame request per broadcaster video track per this many ms, however many viewers ask (0 = no limit).'),
+  ROOM_GRACE_SECONDS: z.coerce.number({ message: 'expected seconds' }).min(0).max(86400).default(30).describe('An empty room is closed after this many seconds; its chat history goes with it.'),
+  DRAIN_GRACE_SECONDS: z.coerce.number({ message: 'expected seconds' }).min(0).max(3600).default(10).describe('On SIGTERM/SIGINT: refuse new joins, tell clients, report not ready, close after this many seconds (a second signal closes at once). Keep a service manager\'s stop timeout above it.'),
+  RTC_PORT_BASE: port(1).default(40000).describe('Worker i listens for WebRTC on UDP and TCP port RTC_PORT_BASE + i (open RTC_PORT_BASE to RTC_PORT_BASE + MEDIASOUP_WORKERS - 1); a replaced worker reuses its port.'),
 
-  TOKEN_SECRET: z.string().min(32, 'expected at least 32 characters').optional().describe('HMAC secret for access tokens (JWT HS256); random at each start when unset.'),
-  METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional().describe('When set, `/metrics` requires `Authorization: Bearer <token>`.'),
-  ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters').optional().describe('Bearer token for `/admin/*`; admin routes are disabled when unset.'),
+  TOKEN_SECRET: z.string().min(32, 'expected at least 32 characters').optional().describe('HMAC secret for access tokens (JWT HS256), at least 32 characters. Unset: random at each start, so links stop working when the process restarts.'),
+  METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional().describe('When set (at least 16 characters), `/metrics` requires `Authorization: Bearer <token>`.'),
+  ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters').optional().describe('Bearer token (at least 16 characters) for `/admin/*`; unset, the admin routes do not exist (404).'),
 
-  TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'expected a Twilio account SID (AC + 32 hex digits)').optional().describe('Twilio account SID for TURN tokens.'),
-  TWILIO_AUTH_TOKEN: z.string().min(1).optional().describe('Twilio auth token.'),
-  TURN_SECRET: z.string().min(8, 'expected at least 8 characters').optional().describe('coturn `static-auth-secret` for REST credentials.'),
-  TURN_URLS: urlList(['turn', 'turns']).optional().describe('Comma-separated TURN URLs served with coturn credentials.'),
-  STUN_URLS: urlList(['stun', 'stuns']).default(['stun:stun.l.google.com:19302']).describe('Comma-separated STUN URLs (the STUN-only fallback).'),
+  TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'expected a Twilio account SID (AC + 32 hex digits)').optional().describe('Twilio account SID (AC + 32 hex digits): TURN through Twilio Network Traversal tokens, tried first. Needs TWILIO_AUTH_TOKEN.'),
+  TWILIO_AUTH_TOKEN: z.string().min(1).optional().describe('Twilio auth token (needs TWILIO_ACCOUNT_SID).'),
+  TURN_SECRET: z.string().min(8, 'expected at least 8 characters').optional().describe('coturn `static-auth-secret` (at least 8 characters): time-limited REST credentials for TURN_URLS, used when Twilio is not configured or fails. Needs TURN_URLS.'),
+  TURN_URLS: urlList(['turn', 'turns']).optional().describe('Comma-separated turn:/turns: URLs served with the coturn credentials; required with TURN_SECRET.'),
+  STUN_URLS: urlList(['stun', 'stuns']).default(['stun:stun.l.google.com:19302']).describe('Comma-separated stun:/stuns: URLs given to browsers with coturn credentials and as the STUN-only fallback (Twilio sends its own).'),
   TURN_RATE_PER_MINUTE: positiveInt(100000).default(30).describe('`GET /api/turn` requests per client address per minute (raise it when many users share one NAT).'),
-  TURN_TTL_SECONDS: positiveInt(86400).default(3600).describe('Lifetime of TURN credentials.'),
+  TURN_TTL_SECONDS: positiveInt(86400).default(3600).describe('Lifetime of TURN credentials: coturn credentials expire after it; Twilio tokens are requested with it and reused for half of it.'),
 
-  REDIS_URL: z.url({ message: 'expected a redis:// URL' }).refine((u) => /^rediss?:/.test(u), 'expected a redis:// or rediss:// URL').optional().describe('Joins nodes into a cluster; single node when unset.'),
+  REDIS_URL: z
+    .string()
+    .refine((u) => /^rediss?:\/\/./.test(u) && URL.canParse(u), 'expected a redis:// or rediss:// URL')
+    .optional()
+    .describe('Reserved for cluster mode, which is not built yet: a redis:// or rediss:// URL is validated, but nothing connects to it and the node runs alone.'),
 
   CHAT_HISTORY: positiveInt(10000).default(25).describe('Chat messages kept per room and sent on join.'),
   CHAT_MAX_LENGTH: positiveInt(4000).default(500).describe('Longest chat message, in characters after normalisation.'),
@@ -92,13 +98,34 @@ export const configSchema = z.object({
   CHAT_BURST: positiveInt(1000).default(5).describe('Chat messages a participant may send in a burst.'),
   PARTICIPANT_LIST_MAX: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(10000).default(50).describe('Rooms with at most this many people also push the participant list (larger rooms: the count only).'),
   WS_REQUESTS_PER_SECOND: positiveInt(100000).default(50).describe('Protocol requests per second per connection (burst: 4×); excess requests get `rate-limited`.'),
-  WS_MAX_BUFFER_BYTES: positiveInt(64 * 1024 * 1024).default(512 * 1024).describe('A client whose unsent WebSocket data exceeds this is dropped as too slow (bounded memory per client).'),
+  WS_MAX_BUFFER_BYTES: positiveInt(64 * 1024 * 1024).default(512 * 1024).describe('A client whose unsent WebSocket data exceeds this is dropped as too slow (close code 4008, counted in fourcast_ws_backpressure_drops_total).'),
   DEFAULT_ROOM: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, _ or -').default('main-stage').describe('Room used in the links printed at start.'),
-  FOURCAST_CONFIG_FILE: z.string().min(1).optional().describe('Optional JSON file of these same variables (e.g. `config/production.json`); the environment wins.'),
-  ALLOW_ANONYMOUS_VIEWERS: bool.default(true).describe('Viewers may join without a token (rooms can still require one).'),
+  FOURCAST_CONFIG_FILE: z.string().min(1).optional().describe('Optional JSON file of these same variables (see `config/production.example.json`); the environment and the env file win over it.'),
+  FOURCAST_ENV_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Env file read at start instead of `./.env` (`--env-file=PATH` wins over it); a missing file is an error. Set it in the real environment (a service unit, a shell), not in an env file.'),
+  ALLOW_ANONYMOUS_VIEWERS: bool.default(true).describe('Viewers may join any room without a token. `false`: everyone needs a token (server-wide; there is no per-room setting).'),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
+
+/** Variables whose values are never printed (errors say how long the value was, nothing more). */
+export const secretVariables: ReadonlySet<string> = new Set(['TOKEN_SECRET', 'ADMIN_TOKEN', 'METRICS_TOKEN', 'TWILIO_AUTH_TOKEN', 'TURN_SECRET']);
+
+/**
+ * Variables Fourcast does not read itself but documents: a library reads them from the
+ * process environment (an env file puts them there too, before that library loads).
+ */
+export const passthroughVariables: readonly { name: string; readBy: string; description: string }[] = [
+  {
+    name: 'MEDIASOUP_WORKER_BIN',
+    readBy: 'mediasoup',
+    description:
+      'Path of the mediasoup-worker binary to run instead of `node_modules/mediasoup/worker/out/Release/mediasoup-worker` (where `scripts/setup.sh` installs it). Read once, when mediasoup loads; `GET /admin/workers` reports the binary in use.',
+  },
+];
 
 /** Seed-compatible names accepted as aliases of the canonical variable. */
 export const aliases: Record<string, keyof RawConfig> = {

@@ -12,7 +12,7 @@ const JWT = /eyJ[\w-]+\.[\w-]+\.[\w-]+/;
 /** Runs the CLI from its source (`npm run token` runs the same code built into dist/) with only the given Fourcast variables. */
 function runCli(args: string[], env: Record<string, string> = {}) {
   const base = { ...process.env };
-  for (const k of ['TOKEN_SECRET', 'PUBLIC_URL', 'HTTP_PORT', 'DEFAULT_ROOM', 'FOURCAST_CONFIG_FILE']) delete base[k];
+  for (const k of ['TOKEN_SECRET', 'PUBLIC_URL', 'HTTP_PORT', 'DEFAULT_ROOM', 'FOURCAST_CONFIG_FILE', 'FOURCAST_ENV_FILE']) delete base[k];
   const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/token.ts', ...args], {
     cwd: root,
     env: { ...base, ...env },
@@ -106,6 +106,23 @@ describe('token CLI (src/cli/token.ts)', { timeout: 60_000 }, () => {
     const { status, stderr } = runCli(['--role', 'viewer'], { TOKEN_SECRET: 'too-short' });
     expect(status).toBe(78);
     expect(stderr).toMatch(/TOKEN_SECRET: expected at least 32 characters/);
+  });
+
+  it('reads TOKEN_SECRET from the server’s env file (FOURCAST_ENV_FILE), the environment winning', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fourcast-token-env-'));
+    const file = path.join(dir, 'fourcast.env');
+    fs.writeFileSync(file, `TOKEN_SECRET=${SECRET}\nDEFAULT_ROOM=from-file\n`);
+    try {
+      const fromFile = runCli(['--role', 'viewer', '--json'], { FOURCAST_ENV_FILE: file });
+      expect(fromFile.status, fromFile.stderr).toBe(0);
+      const minted = JSON.parse(fromFile.stdout) as { token: string; room: string };
+      expect(minted.room).toBe('from-file');
+      expect((await new TokenService(SECRET).verify(minted.token)).role).toBe('viewer');
+      const envWins = runCli(['--role', 'viewer', '--json'], { FOURCAST_ENV_FILE: file, DEFAULT_ROOM: 'from-env' });
+      expect((JSON.parse(envWins.stdout) as { room: string }).room).toBe('from-env');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('prints usage with --help', () => {

@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { ConfigError, loadConfig, maskCredentials } from '../../src/config/index.js';
+import { secretVariables } from '../../src/config/schema.js';
 
-function errorOf(env: Record<string, string>): ConfigError {
+function errorOf(env: Record<string, string>, sources?: Record<string, string>): ConfigError {
   try {
-    loadConfig(env);
+    loadConfig(env, undefined, { sources });
   } catch (err) {
     if (err instanceof ConfigError) return err;
     throw err;
@@ -98,5 +99,57 @@ describe('loadConfig', () => {
 
   it('treats empty variables as unset', () => {
     expect(loadConfig({ HTTP_PORT: '', REDIS_URL: '' }).http.port).toBe(3000);
+  });
+
+  it('shows the bad value and where it came from', () => {
+    expect(errorOf({ HTTP_PORT: '70000' }).message).toContain('HTTP_PORT: expected a port between 0 and 65535 (got "70000" from the environment)');
+    const fromFile = errorOf({ HTTP_PORT: '70000' }, { HTTP_PORT: 'the env file /srv/fourcast/.env' });
+    expect(fromFile.message).toContain('(got "70000" from the env file /srv/fourcast/.env)');
+    expect(errorOf({ TWILIO_SSID: 'SK123' }).message).toContain('TWILIO_ACCOUNT_SID: expected a Twilio account SID (AC + 32 hex digits) (got "SK123" from TWILIO_SSID in the environment)');
+    expect(errorOf({ HTTP_PORT: '4000', WS_PORT: '4000' }).message).toContain('WS_PORT: must differ from HTTP_PORT (got "4000" from the environment)');
+  });
+
+  it('names the JSON config file a bad value came from', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fourcast-cfg-'));
+    const file = path.join(dir, 'production.json');
+    fs.writeFileSync(file, JSON.stringify({ WS_PORT: 99999, LOG_LEVEL: 'info' }));
+    expect(errorOf({ FOURCAST_CONFIG_FILE: file }).message).toContain(`WS_PORT: expected a port between 0 and 65535 (got "99999" from the config file ${file})`);
+  });
+
+  // TWILIO_AUTH_TOKEN takes any non-empty value, so no value of it alone is refused.
+  it.each([...secretVariables].filter((v) => v !== 'TWILIO_AUTH_TOKEN'))('never prints the value of %s', (variable) => {
+    const err = errorOf({ [variable]: 'hunter2' }); // too short for each of them
+    expect(err.message).toContain(`${variable}: `);
+    expect(err.message).toContain('(got a hidden value of 7 characters from the environment)');
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  it('hides a Twilio auth token that fails with its SID, and a long secret', () => {
+    const secret = 'hunter2-is-not-a-good-secret';
+    const err = errorOf({ TOKEN_SECRET: secret, TWILIO_SSID: 'bad', TWILIO_TOKEN: secret });
+    expect(err.message).not.toContain(secret);
+    expect(err.message).toContain(`TOKEN_SECRET: expected at least 32 characters (got a hidden value of ${secret.length} characters from the environment)`);
+  });
+
+  it('masks credentials in a REDIS_URL it refuses', () => {
+    const err = errorOf({ REDIS_URL: 'redis//default:hunter2@cache.internal:6379' });
+    expect(err.message).not.toContain('hunter2');
+    expect(err.message).toContain('(got "redis//***@cache.internal:6379" from the environment)');
+    expect(errorOf({ REDIS_URL: 'http://u:hunter2@h:1/?password=hunter2' }).message).not.toContain('hunter2');
+    expect(maskCredentials('rediss://:pw@h:6380/0?password=pw&db=1')).toBe('rediss://***@h:6380/0?password=***&db=1');
+    expect(maskCredentials('https://live.example.com/')).toBe('https://live.example.com/');
+  });
+
+  it('refuses URLs of the wrong scheme', () => {
+    expect(errorOf({ PUBLIC_URL: 'ftp://x' }).message).toContain('PUBLIC_URL: expected an absolute http:// or https:// URL (got "ftp://x" from the environment)');
+    expect(errorOf({ PUBLIC_WS_URL: 'http://x/ws' }).issues[0]?.variable).toBe('PUBLIC_WS_URL');
+    expect(errorOf({ PUBLIC_URL: 'https://live.example.com', PUBLIC_WS_URL: 'ws://live.example.com/ws' }).issues[0]?.variable).toBe('PUBLIC_WS_URL');
+  });
+
+  it('refuses the variables that name files inside the config file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fourcast-cfg-'));
+    const file = path.join(dir, 'nested.json');
+    fs.writeFileSync(file, JSON.stringify({ FOURCAST_CONFIG_FILE: 'other.json', HTTP_PORT: { port: 1 } }));
+    expect(errorOf({ FOURCAST_CONFIG_FILE: file }).issues.map((i) => i.variable)).toEqual(['FOURCAST_CONFIG_FILE', 'HTTP_PORT']);
   });
 });
