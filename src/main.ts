@@ -62,12 +62,20 @@ async function main(): Promise<void> {
   const token = await node.tokens.mint({ role: 'publisher', room, name: 'Broadcaster', ttlSeconds: 12 * 3600 });
   const broadcast = `${node.urls.http}/broadcast.html?room=${encodeURIComponent(room)}&token=${token}`;
   const watch = `${node.urls.http}/watch.html?room=${encodeURIComponent(room)}`;
+  // Without PUBLIC_URL the links say localhost; viewers elsewhere on the network need the
+  // host's address (watching needs no secure context; broadcasting from elsewhere needs HTTPS).
+  const lanHost = node.media.detected ? node.media.announced.find((a) => a !== '127.0.0.1' && a !== '::1') : undefined;
+  const lanWatch =
+    !config.http.publicUrl && lanHost && config.http.host !== '127.0.0.1' && config.http.host !== '::1'
+      ? `${node.urls.http.replace('localhost', lanHost.includes(':') ? `[${lanHost}]` : lanHost)}/watch.html?room=${encodeURIComponent(room)}`
+      : undefined;
   const ports = `${config.media.portBase}${config.media.workers > 1 ? `-${config.media.portBase + config.media.workers - 1}` : ''}`;
   log.info({ http: node.urls.http, ws: node.urls.ws, workers: config.media.workers, media: node.media.announced }, 'Fourcast is up');
   process.stdout.write(
     `\n  Fourcast is live.\n` +
       `  Broadcaster link (token valid 12 h):\n    ${broadcast}\n` +
       `  Viewer link:\n    ${watch}\n` +
+      (lanWatch ? `  Viewer link for other machines on this network:\n    ${lanWatch}\n` : '') +
       `  Media (WebRTC) at ${node.media.announced.join(', ')}, UDP+TCP port ${ports}` +
       (node.media.detected ? ` (detected; set RTC_ANNOUNCED_ADDRESS to the address browsers elsewhere reach, e.g. a public IP)\n` : '\n') +
       (config.auth.tokenSecretGenerated ? `  (TOKEN_SECRET not set: a random one was generated, links die with this process.)\n` : '') +
