@@ -41,11 +41,24 @@ export interface HttpAppOptions {
   mediaTools?: MediaToolsOptions | undefined;
 }
 
+/** Query parameters whose values are credentials. */
+const SECRET_PARAMS = /([?&](?:token|access_token|jwt)=)[^&#]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[redacted]');
+}
+
+/** Fastify's request log fields, with credentials in the URL redacted. */
+function serializeRequest(req: { method: string; url: string; host?: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) {
+  return { method: req.method, url: redactUrl(req.url), host: req.host ?? req.hostname, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 /** The HTTP surface: small encapsulated plugins on one Fastify instance. */
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.https ? { https: opts.https } : {}),
-    loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
+    // Links carry access tokens in their query (?token=JWT): never write them to the log.
+    loggerInstance: opts.log.child({ component: 'http' }, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
     // Probes and scrapes would drown the log; everything else is logged per request.
     logController: new LogController({
       disableRequestLogging: (req) => /^\/(health|ready|metrics)\b/.test(req.url),
