@@ -3,7 +3,7 @@ import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
 import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
-import { $, banner, setStatus, toast } from './lib/ui';
+import { $, banner, endedText, setStatus, statusFor, toast } from './lib/ui';
 
 // Viewer page: up to four tiles, who is speaking, viewer count.
 async function main(): Promise<void> {
@@ -16,6 +16,7 @@ async function main(): Promise<void> {
     ...(b.name ? { name: b.name } : {}),
     receive: true,
     chatSince: () => chat.since(),
+    chatEpoch: () => chat.currentEpoch(),
     iceServers: b.iceServers,
     ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}),
   });
@@ -25,30 +26,36 @@ async function main(): Promise<void> {
   b.signaling.onState((s) => s === 'open' && (marks.wsOpen ??= Math.round(performance.now() - t0)));
   stage.on('joined', () => (marks.joined ??= Math.round(performance.now() - t0)));
   stage.on('track', ({ kind }) => kind === 'video' && (marks.firstVideoTrack ??= Math.round(performance.now() - t0)));
-  stage.on('viewers', ({ count }) => ($('#viewers').textContent = `👁 ${count}`));
-  stage.on('joined', (info) => ($('#viewers').textContent = `👁 ${info.viewerCount}`));
+  stage.on('viewers', ({ count }) => ($('#viewers').textContent = `${count} watching`));
+  stage.on('joined', (info) => {
+    $('#viewers').textContent = `${info.viewerCount} watching`;
+    if (b.name && info.name !== b.name) toast(`The name “${b.name}” is reserved for hosts; you appear as “${info.name}”.`, 'info');
+  });
   stage.on('error', ({ message }) => toast(message));
   stage.on('joined', (info) => chat.onJoined(info));
   stage.on('reset', () => toast('Media server restarted, reconnecting video…', 'info'));
-  b.signaling.on('closing', ({ reason }) => toast(`Disconnected: ${reason}`));
-  b.signaling.on('draining', () => toast('This server is restarting; you will be reconnected.', 'info'));
+  b.signaling.on('draining', () => toast('This server is restarting; you will be reconnected by yourself.', 'info'));
 
-  let joinedOnce = false;
   b.signaling.onState((state, detail) => {
     if (state === 'refused') {
       banner(`This link was refused: ${detail ?? ''}`);
-      setStatus('refused', 'bad');
+      setStatus('Refused', 'bad');
       return;
     }
-    if (state === 'open') setStatus('live', 'ok');
-    else if (state === 'connecting') setStatus(joinedOnce ? 'reconnecting…' : 'connecting…', 'warn');
-    else setStatus(`offline: ${detail ?? ''}`, 'bad');
+    if (state === 'ended') {
+      const ended = b.signaling.ended!;
+      banner(endedText(ended.code, ended.reason));
+      setStatus('Disconnected', 'bad');
+      // Nothing plays any more: no frozen tiles, no speaking highlight, no chat box that cannot send.
+      stage.stop();
+      chat.disable('Chat is closed for you');
+      return;
+    }
+    const [text, kind] = statusFor(state, b.signaling.wasOpen, detail);
+    setStatus(text, kind);
   });
   b.signaling.onOpen = () => {
-    stage.start().then(
-      () => (joinedOnce = true),
-      (err: unknown) => toast(err instanceof ServerError ? `${err.code}: ${err.message}` : `Could not join: ${String(err)}`),
-    );
+    stage.start().catch((err: unknown) => toast(err instanceof ServerError ? err.message : `Could not join: ${String(err)}`));
   };
   if (b.routerRtpCapabilities) void stage.preload(b.routerRtpCapabilities).catch(() => undefined);
   b.signaling.connect();
@@ -56,7 +63,7 @@ async function main(): Promise<void> {
   // Browsers block audible autoplay until a gesture: offer one button.
   const unmute = $('#unmute');
   const blocked = () => [...document.querySelectorAll('audio')].some((a) => a.srcObject && a.paused);
-  setInterval(() => unmute.classList.toggle('hidden', !blocked()), 1000);
+  setInterval(() => unmute.classList.toggle('hidden', stage.stopped || !blocked()), 1000);
   unmute.addEventListener('click', () => document.querySelectorAll('audio').forEach((a) => void a.play()));
 
   void grid.firstFrame.then((t) => {

@@ -9,6 +9,11 @@ import type { ChatEvent, ChatMessage, ChatSync } from '../protocol/messages.js';
  * when they have fallen out of the journal.
  */
 export class ChatLog {
+  /**
+   * Random per log: this log's sequence numbers mean nothing to a client that
+   * holds another epoch's (a restarted server starts again at 0).
+   */
+  readonly epoch = randomUUID();
   private seq = 0;
   private messages: ChatMessage[] = [];
   private events: ChatEvent[] = [];
@@ -52,16 +57,21 @@ export class ChatLog {
     return { seq };
   }
 
-  /** What a (re)joining client needs: a snapshot, or only the events after `since`. */
-  sync(since?: number): ChatSync {
+  /**
+   * What a (re)joining client needs: a snapshot, or only the events after `since`.
+   * `epoch` is the log `since` came from; another log's sequence is ignored (a fresh snapshot, no gap).
+   */
+  sync(since?: number, epoch?: string): ChatSync {
+    const base = { lastSeq: this.seq, epoch: this.epoch };
+    if (epoch !== undefined && epoch !== this.epoch) return { snapshot: [...this.messages], events: [], gap: false, ...base };
     if (since === undefined || since > this.seq) {
-      // A fresh join, or a client that knows a sequence this log never issued (server restarted).
-      return { snapshot: [...this.messages], events: [], gap: since !== undefined && since > this.seq, lastSeq: this.seq };
+      // A fresh join, or a client that knows a sequence this log never issued (server restarted, old client).
+      return { snapshot: [...this.messages], events: [], gap: since !== undefined && since > this.seq, ...base };
     }
-    if (since === this.seq) return { snapshot: null, events: [], gap: false, lastSeq: this.seq };
+    if (since === this.seq) return { snapshot: null, events: [], gap: false, ...base };
     const oldest = this.events[0]?.seq ?? this.seq + 1;
-    if (oldest > since + 1) return { snapshot: [...this.messages], events: [], gap: true, lastSeq: this.seq };
-    return { snapshot: null, events: this.events.filter((e) => e.seq > since), gap: false, lastSeq: this.seq };
+    if (oldest > since + 1) return { snapshot: [...this.messages], events: [], gap: true, ...base };
+    return { snapshot: null, events: this.events.filter((e) => e.seq > since), gap: false, ...base };
   }
 
   private record(e: ChatEvent): void {

@@ -29,6 +29,7 @@ export const errorCodes = [
   'too-large',
   'media-unavailable', // a worker is being replaced; retry shortly
   'draining', // the node is shutting down
+  'in-use', // this broadcaster link is already connected (another tab); join with takeOver to move it here
   'internal',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -40,6 +41,8 @@ export const displayName = z
   .string()
   .transform((s) => s.normalize('NFC').replace(/[\p{Cc}\p{Cf}]/gu, '').trim())
   .pipe(z.string().min(1, 'name is empty').max(32, 'name is longer than 32 characters'));
+export { RESERVED_NAME_WORDS, isReservedName } from './names.js';
+
 export const roomName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'room must be 1-64 letters, digits, _ or -');
 
 const kind = z.enum(['audio', 'video']);
@@ -73,6 +76,14 @@ export const requestSchemas = {
     protocol: z.literal(PROTOCOL_VERSION).optional(),
     /** Last chat sequence number this client saw (reconnection): only later events are sent. */
     chatSince: z.number().int().min(0).optional(),
+    /** The chat log `epoch` that `chatSince` belongs to: a different epoch (server restarted) means a fresh log. */
+    chatEpoch: z.string().min(1).max(64).optional(),
+    /**
+     * A token holds one connection per room. Without this, a second connection
+     * with the same token is refused (`in-use`); with it, the older one is
+     * closed (`closing` code `replaced`) and this one takes its place.
+     */
+    takeOver: z.boolean().optional(),
     /** The device's capabilities when already known (saves the setRtpCapabilities round trip). */
     rtpCapabilities: rtpCapabilities.optional(),
   }),
@@ -97,11 +108,13 @@ export const requestSchemas = {
   /** Raw text; the server normalises it and enforces CHAT_MAX_LENGTH after normalising. */
   chatSend: z.object({ text: z.string().max(4000) }),
   /** Catch up after a gap without re-joining. */
-  chatSync: z.object({ since: z.number().int().min(0).optional() }),
+  chatSync: z.object({ since: z.number().int().min(0).optional(), epoch: z.string().min(1).max(64).optional() }),
   chatDelete: z.object({ messageId: id }),
   chatClear: z.object({}),
   kick: z.object({ peerId: id, reason: z.string().max(200).optional() }),
   ban: z.object({ peerId: id, reason: z.string().max(200).optional() }),
+  /** Broadcasters and admins: a publisher token for a guest in this room (default 4 hours). */
+  mintGuestLink: z.object({ name: displayName, ttlSeconds: z.number().int().min(60).max(86_400).optional() }),
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -185,6 +198,8 @@ export interface ChatSync {
   /** Events were missed and could not be replayed: the snapshot replaces the client's list. */
   gap: boolean;
   lastSeq: number;
+  /** Identifies this log: a new one (server restarted) starts again at sequence 0 with another epoch. */
+  epoch: string;
 }
 
 export interface ParticipantInfo {
@@ -254,6 +269,8 @@ export interface ResponseData {
   chatClear: Record<string, never>;
   kick: Record<string, never>;
   ban: Record<string, never>;
+  /** The guest's token; the page builds `broadcast.html?room=…&token=…` from it. */
+  mintGuestLink: { token: string; room: string; name: string; expiresAt: number };
 }
 
 /** Notification payloads, by name. */
@@ -271,15 +288,24 @@ export interface Notifications {
   viewerCount: { count: number };
   /** Who is here, for small rooms only (large rooms get the count alone). */
   participants: { peers: ParticipantInfo[] };
-  chatMessage: ChatMessage;
+  /** Carries the log's `epoch` (as in ChatSync): a client holding another epoch re-syncs instead of comparing sequences. */
+  chatMessage: ChatMessage & { epoch: string };
   chatDeleted: { id: string; seq: number };
   chatCleared: { seq: number };
   /** The peer's media path was lost (worker died): re-create transports, re-produce, re-consume. */
   mediaReset: { reason: string };
   /** The node is draining; reconnect elsewhere after `retryAfterMs`. */
   draining: { retryAfterMs: number };
-  /** The server closes this connection (kicked, banned, room closed). */
-  closing: { reason: string; code: ErrorCode | 'kicked' | 'banned' | 'room-closed' };
+  /**
+   * The server closes this connection. Final (do not reconnect): `kicked`, `banned`,
+   * `room-closed` (by an admin), `replaced` (the same link took over elsewhere).
+   * `shutdown`: the node restarts; reconnect.
+   */
+  closing: { reason: string; code: ErrorCode | 'kicked' | 'banned' | 'room-closed' | 'replaced' | 'shutdown' };
+  /** To broadcasters not on stage: a seat has freed up (`free` of `maxPublishers`). */
+  seatAvailable: { free: number };
+  /** To a broadcaster: a moderator muted this peer's microphone; it stays muted (resumeProducer is refused). */
+  moderatorMuted: { kind: 'audio'; reason: string };
 }
 export type NotificationName = keyof Notifications;
 

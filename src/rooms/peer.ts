@@ -34,6 +34,8 @@ export class Peer {
   onStage = false;
   /** A transport of this peer died with its worker; a media reset is due. */
   mediaLost = false;
+  /** A moderator muted this peer: its audio stays paused (resume refused, new audio produced paused). */
+  audioLocked = false;
   readonly joinedAt = Date.now();
   private closedFlag = false;
 
@@ -49,6 +51,8 @@ export class Peer {
     /** Identities a ban applies to (token id, client address). */
     readonly banKeys: string[],
     chatRate: { perSecond: number; burst: number },
+    /** The access token's id (jti): a token holds one connection per room. */
+    readonly tokenId?: string,
   ) {
     this.chatBucket = new TokenBucket(chatRate.perSecond, chatRate.burst);
   }

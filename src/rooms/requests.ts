@@ -3,7 +3,7 @@ import type { Peer } from './peer.js';
 import type { Room } from './room.js';
 
 type Handler<M extends Method> = (room: Room, peer: Peer, data: Extract<ParsedRequest, { method: M }>['data']) => Promise<ResponseData[M]> | ResponseData[M];
-type Handlers = { [M in Exclude<Method, 'join' | 'leave' | 'reportFirstFrame'>]: Handler<M> };
+type Handlers = { [M in Exclude<Method, 'join' | 'leave' | 'reportFirstFrame' | 'mintGuestLink'>]: Handler<M> };
 
 const none = {} as Record<string, never>;
 
@@ -23,7 +23,7 @@ const handlers: Handlers = {
   setPreferredLayers: async (room, peer, d) => (await room.setPreferredLayers(peer, d), none),
   requestKeyFrame: async (room, peer, d) => (await room.requestKeyFrame(peer, d), none),
   chatSend: (room, peer, d) => room.sendChat(peer, d.text),
-  chatSync: (room, _peer, d) => room.syncChat(d.since),
+  chatSync: (room, _peer, d) => room.syncChat(d.since, d.epoch),
   chatDelete: (room, peer, d) => (room.deleteChat(d.messageId, peer), none),
   chatClear: (room, peer) => (room.clearChat(peer), none),
   kick: (room, peer, d) => (room.kick(d.peerId, { by: peer, reason: d.reason }), none),

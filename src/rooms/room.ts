@@ -5,6 +5,7 @@ import type { RoomMedia, RoomRouter } from '../media/roomMedia.js';
 import {
   MAX_PUBLISHERS,
   ProtocolError,
+  isReservedName,
   notification,
   type ChatSync,
   type ConsumerInfo,
@@ -96,9 +97,14 @@ export class Room extends EventEmitter<RoomEvents> {
     return this.opts.log;
   }
 
-  /** Everyone who is not on stage. */
+  /** Peers that may broadcast (on stage or not): hosts, not audience. Kept apart so checks on them do not walk every viewer. */
+  private readonly hosts = new Set<Peer>();
+
+  /** The audience: everyone who is neither on stage nor a host waiting to go live. */
   get viewerCount(): number {
-    return this.peers.size - this.stage.size;
+    let stageViewers = 0;
+    for (const p of this.stage) if (!p.canPublish) stageViewers++;
+    return this.peers.size - this.hosts.size - stageViewers;
   }
 
   get publishers(): Peer[] {
@@ -111,11 +117,16 @@ export class Room extends EventEmitter<RoomEvents> {
 
   // ---- membership ------------------------------------------------------------
 
-  async join(peer: Peer, chatSince?: number): Promise<ResponseData['join']> {
+  async join(peer: Peer, opts: { chatSince?: number | undefined; chatEpoch?: string | undefined; takeOver?: boolean | undefined } = {}): Promise<ResponseData['join']> {
     if (this.closedFlag) throw new ProtocolError('invalid-state', 'room is closing; join again');
     if (this.isBanned(peer.banKeys)) throw new ProtocolError('forbidden', 'you are banned from this room');
+    this.claimToken(peer, opts.takeOver === true);
     const caps = await this.media.rtpCapabilities;
+    // Re-checked after the await: two tabs joining at once must not both get in.
+    this.claimToken(peer, opts.takeOver === true);
+    if (peer.role === 'viewer' && this.impersonates(peer.name)) peer.name = `Viewer ${Math.floor(Math.random() * 9000 + 1000)}`;
     this.peers.set(peer.id, peer);
+    if (peer.canPublish) this.hosts.add(peer);
     this.scheduleViewerCount();
     this.emit('peerschanged');
     return {
@@ -128,9 +139,37 @@ export class Room extends EventEmitter<RoomEvents> {
       publishers: this.publisherInfos(),
       viewerCount: this.viewerCount,
       maxPublishers: MAX_PUBLISHERS,
-      chat: this.chat.sync(chatSince),
+      chat: this.chat.sync(opts.chatSince, opts.chatEpoch),
       moderator: peer.isModerator,
     };
+  }
+
+  /**
+   * One connection per broadcaster token: a link opened in a second tab would
+   * otherwise take a second of the four seats. Without `takeOver` the newcomer
+   * is refused (`in-use`); with it (a page re-joining after a lost connection,
+   * or the person chose "use this tab") the older connection is closed with
+   * `closing` code `replaced`, which its page does not retry.
+   */
+  private claimToken(peer: Peer, takeOver: boolean): void {
+    // Broadcaster links only: an admin may watch from several tabs.
+    if (!peer.tokenId || peer.role !== 'publisher') return;
+    const holder = [...this.hosts].find((p) => p !== peer && p.tokenId === peer.tokenId);
+    if (!holder) return;
+    if (!takeOver) {
+      throw new ProtocolError('in-use', 'this broadcaster link is already open in another tab or window; close it there, or choose to use it here instead');
+    }
+    this.log.info({ replaced: holder.id, by: peer.id }, 'broadcaster link taken over by a new connection');
+    const reason = 'this broadcaster link was opened in another tab or window, which took over';
+    holder.notify('closing', { reason, code: 'replaced' });
+    holder.link.close(4009, reason);
+    this.leave(holder);
+  }
+
+  /** A viewer's name that claims a role, or is a host's name here: the viewer gets a neutral one. */
+  private impersonates(name: string): boolean {
+    const lower = name.toLowerCase();
+    return isReservedName(name) || [...this.hosts].some((p) => p.name.toLowerCase() === lower);
   }
 
   isBanned(keys: string[]): boolean {
@@ -140,6 +179,7 @@ export class Room extends EventEmitter<RoomEvents> {
   leave(peer: Peer): void {
     if (this.peers.get(peer.id) !== peer) return;
     this.peers.delete(peer.id);
+    this.hosts.delete(peer);
     this.leaveStage(peer);
     if (peer.recvRouter) this.media.release(peer.recvRouter);
     peer.close();
@@ -152,10 +192,11 @@ export class Room extends EventEmitter<RoomEvents> {
     return this.publishers.map((p) => ({ peerId: p.id, name: p.name, producers: producerInfos(p) }));
   }
 
-  close(reason = 'room closed'): void {
+  /** Closes the room. `shutdown` (the node restarts) tells clients to come back; `room-closed` is final. */
+  close(reason = 'room closed', code: 'room-closed' | 'shutdown' = 'room-closed'): void {
     if (this.closedFlag) return;
     for (const peer of [...this.peers.values()]) {
-      peer.notify('closing', { reason, code: 'room-closed' });
+      peer.notify('closing', { reason, code });
       peer.link.close(4000, reason);
       this.leave(peer);
     }
@@ -250,6 +291,7 @@ export class Room extends EventEmitter<RoomEvents> {
       throw err;
     });
     peer.producers.set(producer.id, { producer, source: req.source });
+    if (req.kind === 'audio' && peer.audioLocked) await producer.pause();
     // Worker death closes the transport: keep the stage slot, the client re-produces after mediaReset.
     producer.on('transportclose', () => this.forgetProducer(peer, producer, false));
     await this.media.addProducer(producer);
@@ -266,13 +308,22 @@ export class Room extends EventEmitter<RoomEvents> {
 
   async setProducerPaused(peer: Peer, producerId: string, paused: boolean): Promise<void> {
     const { producer } = this.producerOf(peer, producerId);
+    if (!paused && producer.kind === 'audio' && peer.audioLocked) {
+      throw new ProtocolError('forbidden', 'a moderator muted your microphone; it stays muted');
+    }
     if (paused) await producer.pause();
     else await producer.resume();
     this.broadcast(paused ? 'producerPaused' : 'producerResumed', { producerId, peerId: peer.id });
   }
 
-  /** Admin/moderator mute: pauses every audio producer of a publisher. */
-  async mute(peer: Peer): Promise<number> {
+  /**
+   * Admin/moderator mute: pauses every audio producer of a publisher and keeps
+   * it muted for this connection (resume refused, a new mic produced paused).
+   * The publisher is told, so its page shows it.
+   */
+  async mute(peer: Peer, reason = 'a moderator muted your microphone'): Promise<number> {
+    peer.audioLocked = true;
+    peer.notify('moderatorMuted', { kind: 'audio', reason });
     let n = 0;
     for (const { producer } of peer.producers.values()) {
       if (producer.kind === 'audio' && !producer.paused) {
@@ -301,10 +352,16 @@ export class Room extends EventEmitter<RoomEvents> {
       peer.producers.delete(id);
       this.broadcast('producerClosed', { producerId: id, peerId: peer.id });
     }
+    const wasFull = this.stage.size >= MAX_PUBLISHERS;
     peer.onStage = false;
     this.stage.delete(peer);
     this.broadcast('publisherLeft', { peerId: peer.id });
     this.scheduleViewerCount();
+    // Broadcasters waiting for a seat are told (viewers see publisherLeft alone).
+    if (wasFull) {
+      const free = MAX_PUBLISHERS - this.stage.size;
+      for (const p of this.hosts) if (!p.onStage && p !== peer) p.notify('seatAvailable', { free });
+    }
   }
 
   private forgetProducer(peer: Peer, producer: ms.Producer, releaseSlotIfLast: boolean): void {
@@ -381,12 +438,12 @@ export class Room extends EventEmitter<RoomEvents> {
     if ([...text].length > this.opts.chat.maxLength) throw new ProtocolError('too-large', `messages are limited to ${this.opts.chat.maxLength} characters`);
     if (!peer.isModerator && !peer.chatBucket.take()) throw new ProtocolError('rate-limited', 'you are sending messages too fast; wait a moment');
     const message = this.chat.append({ peerId: peer.id, name: peer.name, role: peer.role }, text);
-    this.broadcast('chatMessage', message);
+    this.broadcast('chatMessage', { ...message, epoch: this.chat.epoch });
     return { id: message.id, seq: message.seq, ts: message.ts };
   }
 
-  syncChat(since: number | undefined): ChatSync {
-    return this.chat.sync(since);
+  syncChat(since: number | undefined, epoch?: string): ChatSync {
+    return this.chat.sync(since, epoch);
   }
 
   /** Deletes a message for everyone. `by` is a moderator peer, or undefined for the admin API. */

@@ -74,15 +74,18 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
     link: PeerLink;
     banKeys: string[];
     chatSince?: number | undefined;
+    chatEpoch?: string | undefined;
+    tokenId?: string | undefined;
+    takeOver?: boolean | undefined;
   }): Promise<{ room: Room; peer: Peer; response: ResponseData['join'] }> {
     const room = this.getOrCreate(args.roomId);
     clearTimeout(this.emptyTimers.get(room.id));
     this.emptyTimers.delete(room.id);
     const id = randomUUID();
     const chatRate = { perSecond: this.opts.chat.ratePerSecond, burst: this.opts.chat.burst };
-    const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }), args.banKeys, chatRate);
+    const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }), args.banKeys, chatRate, args.tokenId);
     try {
-      const response = await room.join(peer, args.chatSince);
+      const response = await room.join(peer, { chatSince: args.chatSince, chatEpoch: args.chatEpoch, takeOver: args.takeOver });
       return { room, peer, response };
     } catch (err) {
       if (room.peers.size === 0) this.scheduleClose(room);
@@ -95,8 +98,9 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
     return this.rooms.get(roomId)?.isBanned(keys) ?? false;
   }
 
+  /** The node shuts down: clients are told `closing` code `shutdown`, which they retry (unlike an admin's room close). */
   closeAll(reason: string): void {
-    for (const room of [...this.rooms.values()]) room.close(reason);
+    for (const room of [...this.rooms.values()]) room.close(reason, 'shutdown');
   }
 
   private scheduleClose(room: Room): void {

@@ -27,6 +27,9 @@ export interface SignalingOptions {
   maxBufferBytes?: number;
 }
 
+/** A guest broadcaster link lasts one show unless the request says otherwise. */
+const GUEST_LINK_TTL_SECONDS = 4 * 3600;
+
 const STATUS = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 503: '503 Service Unavailable' } as const;
 
 export interface ConnData {
@@ -114,6 +117,9 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
               name,
               banKeys: conn.banKeys,
               chatSince: req.data.chatSince,
+              chatEpoch: req.data.chatEpoch,
+              tokenId: conn.grant.tokenId,
+              takeOver: req.data.takeOver,
               link: {
                 send: (m) => {
                   if (!conn.closed) ws.cork(() => ws.send(m));
@@ -143,6 +149,14 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
           if (!conn.peer) throw new ProtocolError('not-joined', 'join first');
           opts.metrics.firstFrame(req.data.milliseconds / 1000);
           return reply(ws, req.id, { ok: true, data: {} });
+        }
+        case 'mintGuestLink': {
+          if (!conn.peer || !conn.room) throw new ProtocolError('not-joined', 'join first');
+          if (!conn.peer.canPublish) throw new ProtocolError('forbidden', 'only broadcasters and admins can invite a guest broadcaster');
+          const ttlSeconds = req.data.ttlSeconds ?? GUEST_LINK_TTL_SECONDS;
+          const token = await access.tokens.mint({ role: 'publisher', room: conn.room.id, name: req.data.name, ttlSeconds });
+          conn.peer.log.info({ guest: req.data.name, ttlSeconds }, 'guest broadcaster link minted');
+          return reply(ws, req.id, { ok: true, data: { token, room: conn.room.id, name: req.data.name, expiresAt: Date.now() + ttlSeconds * 1000 } });
         }
         default: {
           if (!conn.peer || !conn.room) throw new ProtocolError('not-joined', 'join first');

@@ -24,7 +24,7 @@ describe('ChatLog', () => {
     expect(s.snapshot).toBeNull();
     expect(s.events.map((e) => e.type)).toEqual(['delete', 'clear', 'message']);
     expect(s.events.map((e) => e.seq)).toEqual([3, 4, 5]);
-    expect(log.sync(5)).toEqual({ snapshot: null, events: [], gap: false, lastSeq: 5 });
+    expect(log.sync(5)).toEqual({ snapshot: null, events: [], gap: false, lastSeq: 5, epoch: log.epoch });
   });
 
   it('says gap when the missed events are older than the journal', () => {
@@ -40,6 +40,20 @@ describe('ChatLog', () => {
     const log = new ChatLog(5);
     log.append(from, 'x');
     expect(log.sync(99)).toMatchObject({ gap: true, lastSeq: 1 });
+  });
+
+  it('ignores the sequence of another epoch (a restarted server’s new log): a fresh snapshot, no gap', () => {
+    const before = new ChatLog(5);
+    for (let i = 0; i < 6; i++) before.append(from, `old${i}`);
+    const after = new ChatLog(5);
+    expect(after.epoch).not.toBe(before.epoch);
+    after.append(from, 'new0');
+    const s = after.sync(6, before.epoch);
+    expect(s).toMatchObject({ gap: false, lastSeq: 1, epoch: after.epoch, events: [] });
+    expect(s.snapshot!.map((m) => m.text)).toEqual(['new0']);
+    // Same epoch: the usual replay.
+    after.append(from, 'new1');
+    expect(after.sync(1, after.epoch).events.map((e) => e.seq)).toEqual([2]);
   });
 });
 

@@ -53,8 +53,12 @@ describe('chat in Chromium', () => {
   it('a moderator’s delete removes the message everywhere', async () => {
     await send(viewers[2]!, 'delete me');
     await poll(() => chatTexts(broadcaster), (t) => t.includes('delete me'), 10_000, 'message at host');
-    await broadcaster.locator('.chat .msg', { hasText: 'delete me' }).locator('button.mod').click();
-    for (const p of [broadcaster, ...viewers]) await poll(() => chatTexts(p), (t) => !t.includes('delete me'), 10_000, 'message gone');
+    // Delete asks for a second press (no one-click deletes).
+    const del = broadcaster.locator('.chat .msg', { hasText: 'delete me' }).locator('button.mod');
+    await del.click();
+    expect(await del.textContent()).toBe('Delete?');
+    await del.click();
+    for (const p of [broadcaster, ...viewers]) await poll(() => chatTexts(p), (t) => !t.includes('delete me') && t.includes('Message deleted by a moderator'), 10_000, 'message gone, placeholder shown');
   });
 
   it('a reconnecting page shows no duplicates and no holes', async () => {

@@ -80,10 +80,19 @@ describe('live stage in Chromium', () => {
     const token = await node.tokens.mint({ role: 'publisher', room: ROOM, name: 'Caster 5', ttlSeconds: 3600 });
     const fifth = await openPage(browser, `${node.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, 'pub5', log);
     await fifth.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-    await fifth.click('#go-live');
-    await fifth.waitForFunction(() => (globalThis as any).fourcast.state.error !== null, null, { timeout: 20_000 });
-    expect(await fifth.evaluate(() => (globalThis as any).fourcast.state.error)).toBe('stage-full');
-    expect(await fifth.locator('#toast').textContent()).toMatch(/stage is full/);
+    // The page knows the stage is full: Go live is disabled, with the reason.
+    await fifth.waitForFunction(() => /stage is full/.test((globalThis as any).document.querySelector('#go-live-reason').textContent), null, { timeout: 10_000 });
+    expect(await fifth.locator('#go-live').isDisabled()).toBe(true);
+    // The server refuses it anyway (a page that tried regardless): the protocol error.
+    const code = await fifth.evaluate(async () => {
+      const g = globalThis as any;
+      const s = await g.navigator.mediaDevices.getUserMedia({ video: { width: 160, height: 120 } });
+      return g.fourcast.stage.publish('camera', s.getVideoTracks()[0]).then(
+        () => 'published',
+        (e: { code: string }) => e.code,
+      );
+    });
+    expect(code).toBe('stage-full');
     expect(node.rooms.get(ROOM)!.publishers).toHaveLength(4);
     await fifth.context().close();
   });

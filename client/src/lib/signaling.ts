@@ -12,8 +12,29 @@ export class ServerError extends Error {
 }
 
 type Listener<N extends NotificationName> = (data: Notifications[N]) => void;
-/** `refused`: the server will not let this link in (expired, forged, wrong room, banned); no retry. */
-export type SignalingState = 'connecting' | 'open' | 'closed' | 'refused';
+/**
+ * `refused`: the server will not let this link in (expired, forged, wrong room, banned); no retry.
+ * `ended`: the server closed this connection for good (kicked, banned, room closed by an admin,
+ * the link taken over by another tab); no retry. Everything else (`closed`) is retried.
+ */
+export type SignalingState = 'connecting' | 'open' | 'closed' | 'refused' | 'ended';
+
+/** `closing` codes after which reconnecting would be wrong. A restart (`shutdown`, `draining`) is retried. */
+const FINAL_CLOSING = new Set(['kicked', 'banned', 'room-closed', 'replaced']);
+/** WebSocket close codes the server uses for kick (4001), ban (4003), replaced (4009). */
+const FINAL_CLOSE_CODES = new Set([4001, 4003, 4009]);
+/** Reconnection delays stay short: a restarted server should see its pages back within seconds. */
+const MAX_RETRY_MS = 3000;
+
+/** Close codes in words, for people (never "closed (1005)"). */
+export function closeText(code: number, reason: string, opened: boolean): string {
+  if (reason) return reason;
+  if (code === 1006) return opened ? 'connection lost' : 'cannot reach the server';
+  if (code === 1001) return 'the server is going away';
+  if (code === 1011) return 'the server had an error';
+  if (code === 1012) return 'the server is restarting';
+  return 'connection closed';
+}
 type StateListener = (state: SignalingState, detail?: string) => void;
 
 /** Why a link is refused, as `POST /api/access` says; null when it would be let in. */
@@ -37,6 +58,12 @@ export class Signaling {
   onOpen: (() => void) | undefined;
   /** The refusal, once the server has refused this link for good. */
   refusal: { code: string; message: string } | undefined;
+  /** Why the server ended this page's session for good (kicked, banned, room closed, replaced). */
+  ended: { code: string; reason: string } | undefined;
+  /** The latest `closing` notification of the current socket. */
+  private closing: { code: string; reason: string } | undefined;
+  /** Set by a `draining` notification: the next close is a restart, retried after this hint. */
+  private drainRetryMs: number | undefined;
 
   /**
    * `checkAccess` runs when a socket closes before it opened: a browser cannot
@@ -45,7 +72,10 @@ export class Signaling {
   constructor(
     private readonly url: string,
     private readonly checkAccess?: AccessCheck,
-  ) {}
+  ) {
+    this.on('closing', (c) => (this.closing = { code: c.code, reason: c.reason }));
+    this.on('draining', (d) => (this.drainRetryMs = d.retryAfterMs));
+  }
 
   connect(): void {
     this.stopped = false;
@@ -68,16 +98,27 @@ export class Signaling {
         p.reject(new ServerError('invalid-state', 'connection lost'));
         this.pending.delete(id);
       }
-      const deliberate = ev.code >= 4000 && ev.code < 5000;
-      this.emitState('closed', ev.reason || (ev.code === 1006 ? (opened ? 'connection lost' : 'cannot reach the server') : `closed (${ev.code})`));
-      if (this.stopped || deliberate) return;
+      const closing = this.closing;
+      this.closing = undefined;
+      const final = (closing && FINAL_CLOSING.has(closing.code)) || FINAL_CLOSE_CODES.has(ev.code);
+      if (final && !this.stopped) {
+        this.stopped = true;
+        this.ended = { code: closing?.code ?? (ev.code === 4003 ? 'banned' : ev.code === 4009 ? 'replaced' : 'kicked'), reason: closing?.reason ?? ev.reason };
+        this.emitState('ended', this.ended.reason);
+        return;
+      }
+      this.emitState('closed', closeText(ev.code, ev.reason, opened));
+      if (this.stopped) return;
       if (!opened && this.checkAccess) void this.retryUnlessRefused();
       else this.retry();
     };
   }
 
   private retry(): void {
-    const delay = Math.min(10_000, 250 * 2 ** this.attempt++) * (0.75 + Math.random() * 0.5);
+    const hint = this.drainRetryMs;
+    this.drainRetryMs = undefined;
+    const backoff = Math.min(MAX_RETRY_MS, 250 * 2 ** this.attempt++);
+    const delay = Math.min(MAX_RETRY_MS, Math.max(backoff, hint ?? 0)) * (0.75 + Math.random() * 0.5);
     setTimeout(() => !this.stopped && this.connect(), delay);
   }
 

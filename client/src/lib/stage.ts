@@ -12,6 +12,8 @@ export interface StageOptions {
   iceTransportPolicy?: RTCIceTransportPolicy;
   /** Last chat sequence seen, sent on (re)join so only missed chat comes back. */
   chatSince?: () => number | undefined;
+  /** The chat log epoch `chatSince` belongs to (a restarted server has another). */
+  chatEpoch?: () => string | undefined;
 }
 
 export interface StageEvents {
@@ -28,6 +30,24 @@ export interface StageEvents {
   error: { message: string };
   /** A media transport's connection state (RTCPeerConnection's): `failed` is retried with an ICE restart. */
   transport: { direction: 'send' | 'recv'; state: types.ConnectionState };
+  /** Everything was torn down for good (kicked, banned, room closed, link taken over). */
+  stopped: Record<string, never>;
+  /** Seats on stage changed (someone went live or left), or a seat freed for a waiting broadcaster. */
+  seats: { taken: number; max: number; freed: boolean };
+}
+
+/** Counters of what this page receives from one broadcaster. */
+export interface TileStats {
+  videoBytes: number;
+  audioBytes: number;
+  packetsReceived: number;
+  packetsLost: number;
+  frameWidth: number;
+  frameHeight: number;
+  fps: number;
+  jitterMs: number;
+  /** Simulcast spatial layer received (0 lowest), null when unknown. */
+  layer: number | null;
 }
 
 type Handler<K extends keyof StageEvents> = (e: StageEvents[K]) => void;
@@ -52,9 +72,15 @@ export class Stage {
   private readonly consumers = new Map<string, { consumer: types.Consumer; peerId: string }>();
   private readonly consuming = new Set<string>();
   readonly publishers = new Map<string, { name: string; producers: Map<string, ProducerInfo> }>();
-  private readonly local = new Map<MediaSource, { track: MediaStreamTrack; producer: types.Producer | undefined }>();
+  private readonly local = new Map<MediaSource, { track: MediaStreamTrack; producer: types.Producer | undefined; paused: boolean }>();
+  /** True after the first successful join: a re-join takes this link's seat back from a stale connection. */
+  private joinedBefore = false;
+  /** Torn down for good: no re-join, no re-publish. */
+  private stoppedFlag = false;
   private readonly handlers = new Map<string, Set<(e: unknown) => void>>();
   private generation = 0;
+  /** Spatial layer each consumer currently receives (simulcast), as the server reports it. */
+  private readonly layers = new Map<string, number | null>();
   /** Last connection state of each media transport ('new' when there is none). */
   readonly transportState: Record<'send' | 'recv', types.ConnectionState> = { send: 'new', recv: 'new' };
 
@@ -64,6 +90,7 @@ export class Stage {
       if (d.peerId === this.info?.peerId) return;
       if (!this.publishers.has(d.peerId)) this.publishers.set(d.peerId, { name: d.name, producers: new Map() });
       this.emit('publisherJoined', d);
+      this.emitSeats(false);
     });
     s.on('publisherLeft', (d) => {
       const pub = this.publishers.get(d.peerId);
@@ -71,7 +98,9 @@ export class Stage {
       for (const id of pub.producers.keys()) this.dropConsumer(id);
       this.publishers.delete(d.peerId);
       this.emit('publisherLeft', d);
+      this.emitSeats(false);
     });
+    s.on('seatAvailable', () => this.emitSeats(true));
     s.on('newProducer', (p) => {
       if (p.peerId === this.info?.peerId) return;
       const pub = this.publishers.get(p.peerId);
@@ -90,6 +119,7 @@ export class Stage {
     };
     s.on('producerPaused', (d) => setPaused(d, true));
     s.on('producerResumed', (d) => setPaused(d, false));
+    s.on('consumerLayersChanged', (d) => this.layers.set(d.consumerId, d.spatialLayer));
     s.on('activeSpeaker', (d) => this.emit('speaker', d));
     s.on('audioLevels', (d) => this.emit('levels', d));
     s.on('viewerCount', (d) => this.emit('viewers', d));
@@ -97,6 +127,19 @@ export class Stage {
       this.emit('reset', d);
       void this.rebuildMedia().catch((err) => this.fail(err));
     });
+  }
+
+  /** Seats taken on stage, this page's own included. */
+  get seatsTaken(): number {
+    return this.publishers.size + (this.isLive ? 1 : 0);
+  }
+
+  get maxPublishers(): number {
+    return this.info?.maxPublishers ?? 4;
+  }
+
+  private emitSeats(freed: boolean): void {
+    this.emit('seats', { taken: this.seatsTaken, max: this.maxPublishers, freed });
   }
 
   /** Called when the socket opens, drops or is refused. */
@@ -141,19 +184,28 @@ export class Stage {
   }
   private deviceReady: Promise<void> | undefined;
 
-  /** Joins (or re-joins after a reconnection) and sets up media. */
-  async start(): Promise<void> {
+  /**
+   * Joins (or re-joins after a reconnection) and sets up media. `takeOver`
+   * moves this link's seat here from another connection (a re-join always does:
+   * the old socket may still linger on the server).
+   */
+  async start(takeOver = false): Promise<void> {
+    if (this.stoppedFlag) return;
     this.teardownMedia();
     this.publishers.clear();
     const chatSince = this.opts.chatSince?.();
+    const chatEpoch = this.opts.chatEpoch?.();
     await this.deviceReady?.catch(() => undefined);
     const preloaded = this.device?.loaded ? this.device : undefined;
     const info = await this.opts.signaling.request('join', {
       ...(this.opts.name ? { name: this.opts.name } : {}),
       ...(chatSince !== undefined ? { chatSince } : {}),
+      ...(chatEpoch !== undefined ? { chatEpoch } : {}),
+      ...(takeOver || this.joinedBefore ? { takeOver: true } : {}),
       ...(preloaded ? { rtpCapabilities: preloaded.rtpCapabilities as never } : {}),
     });
     this.info = info;
+    this.joinedBefore = true;
     if (!this.device?.loaded) {
       this.device = new Device();
       await this.device.load({ routerRtpCapabilities: info.routerRtpCapabilities as types.RtpCapabilities });
@@ -161,8 +213,26 @@ export class Stage {
     for (const p of info.publishers) this.publishers.set(p.peerId, { name: p.name, producers: new Map(p.producers.map((x) => [x.producerId, x])) });
     this.emit('joined', info);
     for (const p of info.publishers) this.emit('publisherJoined', { peerId: p.peerId, name: p.name });
+    this.emitSeats(false);
     if (!preloaded) await this.opts.signaling.request('setRtpCapabilities', { rtpCapabilities: this.device.rtpCapabilities as never });
     await this.setupMedia();
+  }
+
+  /** Ends everything for good (kicked, banned, room closed): no media in or out, no re-join. */
+  stop(): void {
+    this.stoppedFlag = true;
+    this.teardownMedia();
+    this.local.clear();
+    for (const peerId of [...this.publishers.keys()]) {
+      this.publishers.delete(peerId);
+      this.emit('publisherLeft', { peerId });
+    }
+    this.emit('speaker', { peerId: null });
+    this.emit('stopped', {});
+  }
+
+  get stopped(): boolean {
+    return this.stoppedFlag;
   }
 
   /** After a media reset: new transports, then consume and produce again. */
@@ -182,6 +252,7 @@ export class Stage {
       l.producer = undefined;
       await this.produce(source, l.track);
     }
+    if (this.local.size) this.emitSeats(false);
   }
 
   private teardownMedia(): void {
@@ -293,13 +364,14 @@ export class Stage {
       existing.track = track;
       return;
     }
-    this.local.set(source, { track, producer: undefined });
+    this.local.set(source, { track, producer: undefined, paused: false });
     try {
       await this.produce(source, track);
     } catch (err) {
       this.local.delete(source);
       throw err;
     }
+    this.emitSeats(false);
   }
 
   private async produce(source: MediaSource, track: MediaStreamTrack): Promise<void> {
@@ -313,6 +385,11 @@ export class Stage {
     });
     const l = this.local.get(source);
     if (l) l.producer = producer;
+    // Re-published after a reconnection or media reset: a muted source stays muted.
+    if (l?.paused) {
+      producer.pause();
+      await this.opts.signaling.request('pauseProducer', { producerId: producer.id }).catch(() => undefined);
+    }
   }
 
   async unpublish(source: MediaSource): Promise<void> {
@@ -322,14 +399,27 @@ export class Stage {
     const id = l.producer.id;
     l.producer.close();
     await this.opts.signaling.request('closeProducer', { producerId: id }).catch(() => undefined);
+    this.emitSeats(false);
   }
 
+  /** Pauses or resumes a published source; the server is asked first, so a refused resume (moderator mute) changes nothing. */
   async setMuted(source: MediaSource, muted: boolean): Promise<void> {
-    const producer = this.local.get(source)?.producer;
-    if (!producer) return;
+    const l = this.local.get(source);
+    const producer = l?.producer;
+    if (!l || !producer) return;
+    if (!muted) await this.opts.signaling.request('resumeProducer', { producerId: producer.id });
+    l.paused = muted;
     if (muted) producer.pause();
     else producer.resume();
-    await this.opts.signaling.request(muted ? 'pauseProducer' : 'resumeProducer', { producerId: producer.id });
+    if (muted) await this.opts.signaling.request('pauseProducer', { producerId: producer.id });
+  }
+
+  /** Marks a source muted without asking the server (it muted it: a moderator). */
+  markMuted(source: MediaSource): void {
+    const l = this.local.get(source);
+    if (!l) return;
+    l.paused = true;
+    l.producer?.pause();
   }
 
   /** Bytes the local producers have sent so far (RTCOutboundRtpStreamStats): growth means media flows. */
@@ -347,6 +437,40 @@ export class Stage {
 
   get isLive(): boolean {
     return [...this.local.values()].some((l) => l.producer && !l.producer.closed);
+  }
+
+  /**
+   * Receive-side numbers per broadcaster for the quality indicator and the
+   * stats overlay (counters; the tile computes rates): what mediasoup-demo shows.
+   */
+  async receiveStats(): Promise<{ rttMs: number | null; peers: Record<string, TileStats> }> {
+    const peers: Record<string, TileStats> = {};
+    let rttMs: number | null = null;
+    if (this.recvTransport && !this.recvTransport.closed) {
+      const report = await this.recvTransport.getStats().catch(() => undefined);
+      report?.forEach((r: Record<string, unknown>) => {
+        if (r.type === 'candidate-pair' && r.nominated && typeof r.currentRoundTripTime === 'number') rttMs = Math.round(r.currentRoundTripTime * 1000);
+      });
+    }
+    for (const { consumer, peerId } of this.consumers.values()) {
+      if (consumer.closed) continue;
+      const s = (peers[peerId] ??= { videoBytes: 0, audioBytes: 0, packetsReceived: 0, packetsLost: 0, frameWidth: 0, frameHeight: 0, fps: 0, jitterMs: 0, layer: null });
+      const report = await consumer.getStats().catch(() => undefined);
+      report?.forEach((r: Record<string, unknown>) => {
+        if (r.type !== 'inbound-rtp') return;
+        s.packetsReceived += Number(r.packetsReceived ?? 0);
+        s.packetsLost += Math.max(0, Number(r.packetsLost ?? 0));
+        if (consumer.kind === 'video') {
+          s.videoBytes += Number(r.bytesReceived ?? 0);
+          s.frameWidth = Number(r.frameWidth ?? 0);
+          s.frameHeight = Number(r.frameHeight ?? 0);
+          s.fps = Number(r.framesPerSecond ?? 0);
+          s.jitterMs = Math.round(Number(r.jitter ?? 0) * 1000);
+        } else s.audioBytes += Number(r.bytesReceived ?? 0);
+      });
+      if (consumer.kind === 'video') s.layer = this.layers.get(consumer.id) ?? null;
+    }
+    return { rttMs, peers };
   }
 
   /** Per-broadcaster receive stats (used by the e2e tests and the debug overlay). */

@@ -1,5 +1,5 @@
 import { el } from './ui';
-import type { Stage } from './stage';
+import type { Stage, TileStats } from './stage';
 
 interface Tile {
   root: HTMLElement;
@@ -8,6 +8,13 @@ interface Tile {
   name: HTMLElement;
   level: HTMLElement;
   state: HTMLElement;
+  avatar: HTMLElement;
+  micOff: HTMLElement;
+  speaking: HTMLElement;
+  quality: HTMLElement;
+  statsBox: HTMLElement;
+  /** Counters at the last sample, for rates. */
+  lastStats: (TileStats & { at: number }) | undefined;
   /** Frames presented so far, and when the count last grew. */
   frames: number;
   lastFrameAt: number;
@@ -57,6 +64,13 @@ export class TileGrid {
     this.firstFrame = new Promise((r) => (this.resolveFirstFrame = r));
     stage.on('publisherJoined', ({ peerId, name }) => this.ensure(peerId, name));
     stage.on('publisherLeft', ({ peerId }) => this.remove(peerId));
+    // Every (re)join: the server's list is the truth. A tile whose broadcaster
+    // left while this page was offline (or before a server restart) goes.
+    stage.on('joined', (info) => {
+      const live = new Set(info.publishers.map((p) => p.peerId));
+      for (const id of [...this.tiles.keys()]) if (!live.has(id)) this.remove(id);
+    });
+    stage.on('stopped', () => this.clear());
     stage.on('track', ({ peerId, kind, track }) => {
       const tile = this.ensure(peerId, stage.publishers.get(peerId)?.name ?? '…');
       const media = kind === 'video' ? tile.video : tile.audio;
@@ -79,9 +93,10 @@ export class TileGrid {
         tile.videoSince = 0;
       }
     });
-    stage.on('trackPaused', ({ peerId, paused }) => this.tiles.get(peerId)?.root.classList.toggle('muted', paused));
+    stage.on('trackPaused', () => this.evaluate());
     stage.on('speaker', ({ peerId }) => {
-      for (const [id, t] of this.tiles) t.root.classList.toggle('speaking', id === peerId);
+      this.speaker = peerId;
+      this.evaluate();
     });
     stage.on('levels', ({ levels }) => {
       for (const [id, t] of this.tiles) {
@@ -93,9 +108,12 @@ export class TileGrid {
     this.renderEmpty();
     // Frames are sampled twice a second; connection changes show at once.
     window.setInterval(() => this.evaluate(), 500);
+    window.setInterval(() => void this.sampleQuality(), 2000);
     stage.on('transport', () => this.evaluate());
     stage.onConnectivity(() => this.evaluate());
   }
+
+  private speaker: string | null = null;
 
   /** Each tile's state, from the socket, the receive transport and the frames actually presented. */
   private evaluate(): void {
@@ -116,6 +134,83 @@ export class TileGrid {
         t.root.dataset.state = state;
         t.state.textContent = STATE_TEXT[state];
       }
+      // Microphone and camera are separate: a muted mic is its own indicator, with words for screen readers.
+      const audio = this.stage.producerOf(peerId, 'audio');
+      const mic = !audio ? 'none' : audio.paused ? 'muted' : 'on';
+      if (t.root.dataset.mic !== mic) {
+        t.root.dataset.mic = mic;
+        t.micOff.hidden = mic === 'on';
+        t.micOff.lastElementChild!.textContent = mic === 'none' ? 'No microphone' : 'Microphone muted';
+      }
+      t.root.dataset.camera = video ? (video.paused ? 'off' : 'on') : 'none';
+      // A muted (or unreachable) broadcaster is never shown as speaking.
+      const speaking = this.speaker === peerId && mic === 'on' && state !== 'reconnecting';
+      t.root.classList.toggle('speaking', speaking);
+      t.speaking.hidden = !speaking;
+    }
+  }
+
+  /** Pinned tile: shown first and across the whole grid. */
+  private pinned: string | undefined;
+
+  private pin(peerId: string | undefined): void {
+    this.pinned = this.pinned === peerId ? undefined : peerId;
+    for (const [id, t] of this.tiles) {
+      const on = id === this.pinned;
+      t.root.classList.toggle('pinned', on);
+      const b = t.root.querySelector<HTMLButtonElement>('.pin');
+      if (b) {
+        b.setAttribute('aria-pressed', String(on));
+        b.title = on ? 'Unpin' : 'Pin: show this one large';
+      }
+    }
+    if (this.pinned) this.root.dataset.pinned = this.pinned;
+    else delete this.root.dataset.pinned;
+  }
+
+  /** Connection quality per tile (loss and round trip, as received here), and the numbers behind it. */
+  private async sampleQuality(): Promise<void> {
+    if (this.tiles.size === 0 || !this.stage.online) return;
+    const { rttMs, peers } = await this.stage.receiveStats();
+    const now = performance.now();
+    for (const [peerId, t] of this.tiles) {
+      const cur = peers[peerId];
+      if (!cur) {
+        t.quality.hidden = true;
+        t.lastStats = undefined;
+        continue;
+      }
+      const prev = t.lastStats;
+      t.lastStats = { ...cur, at: now };
+      if (!prev) continue;
+      const secs = Math.max(0.001, (now - prev.at) / 1000);
+      const received = cur.packetsReceived - prev.packetsReceived;
+      const lost = Math.max(0, cur.packetsLost - prev.packetsLost);
+      const lossPct = received + lost > 0 ? (100 * lost) / (received + lost) : 0;
+      const kbps = Math.round(((cur.videoBytes - prev.videoBytes + cur.audioBytes - prev.audioBytes) * 8) / secs / 1000);
+      // Nothing expected (camera off and mic muted): no verdict rather than a false "poor".
+      const video = this.stage.producerOf(peerId, 'video');
+      const audio = this.stage.producerOf(peerId, 'audio');
+      const expecting = (video && !video.paused) || (audio && !audio.paused);
+      if (received === 0 && !expecting) {
+        t.quality.hidden = true;
+        continue;
+      }
+      const level: 'good' | 'fair' | 'poor' = lossPct > 5 || (rttMs ?? 0) > 400 || received === 0 ? 'poor' : lossPct > 1 || (rttMs ?? 0) > 200 ? 'fair' : 'good';
+      t.quality.hidden = false;
+      t.quality.dataset.quality = level;
+      t.quality.textContent = { good: 'Good', fair: 'Fair', poor: 'Poor' }[level];
+      t.quality.title = `Connection ${level}: ${lossPct.toFixed(1)} % loss${rttMs === null ? '' : `, ${rttMs} ms round trip`}`;
+      const rows: [string, string][] = [
+        ['Bitrate', `${kbps} kbit/s`],
+        ['Video', cur.frameWidth ? `${cur.frameWidth}×${cur.frameHeight} @ ${Math.round(cur.fps)} fps` : 'none'],
+        ['Layer', cur.layer === null ? '–' : `${cur.layer + 1} of 3`],
+        ['Round trip', rttMs === null ? '–' : `${rttMs} ms`],
+        ['Loss', `${lossPct.toFixed(1)} %`],
+        ['Jitter', `${cur.jitterMs} ms`],
+      ];
+      t.statsBox.replaceChildren(...rows.flatMap(([k, v]) => [el('dt', undefined, k), el('dd', undefined, v)]));
+      t.root.dataset.kbps = String(kbps);
     }
   }
 
@@ -131,6 +226,8 @@ export class TileGrid {
     let tile = this.tiles.get(peerId);
     if (tile) {
       tile.name.textContent = name;
+      tile.avatar.textContent = initials(name);
+      tile.root.setAttribute('aria-label', name);
       return tile;
     }
     const root = el('figure', 'tile no-video');
@@ -143,15 +240,49 @@ export class TileGrid {
     audio.autoplay = true;
     const caption = el('figcaption');
     const nameEl = el('span', 'name', name);
+    const host = el('span', 'host-badge', 'Host');
+    const speakingEl = el('span', 'speaking-label', 'Speaking');
+    speakingEl.hidden = true;
+    const micOff = el('span', 'mic-off');
+    micOff.append(el('span', 'mic-text', 'Microphone muted'));
+    micOff.hidden = true;
     const meter = el('span', 'meter');
+    meter.setAttribute('aria-hidden', 'true');
     const level = el('span', 'level');
     meter.append(level);
-    caption.append(nameEl, meter);
+    const quality = el('span', 'quality');
+    quality.hidden = true;
+    caption.append(nameEl, host, micOff, speakingEl, quality, meter);
+    const statsBox = el('dl', 'stats-overlay');
+    statsBox.hidden = true;
+    statsBox.setAttribute('aria-label', `Connection statistics for ${name}`);
+    const tools = this.toolbar(peerId, name, audio, root, statsBox);
+    // Shown instead of the picture when the camera is off (no frozen last frame).
+    const avatar = el('span', 'avatar', initials(name));
+    avatar.setAttribute('aria-hidden', 'true');
     const state = el('span', 'tile-state', STATE_TEXT.connecting);
     state.setAttribute('role', 'status');
     root.dataset.state = 'connecting';
-    root.append(video, audio, state, caption);
-    tile = { root, video, audio, name: nameEl, level, state, frames: 0, lastFrameAt: 0, videoSince: 0, createdAt: performance.now() };
+    root.setAttribute('aria-label', name);
+    root.append(video, audio, avatar, state, statsBox, tools, caption);
+    tile = {
+      root,
+      video,
+      audio,
+      name: nameEl,
+      level,
+      state,
+      avatar,
+      micOff,
+      speaking: speakingEl,
+      quality,
+      statsBox,
+      lastStats: undefined,
+      frames: 0,
+      lastFrameAt: 0,
+      videoSince: 0,
+      createdAt: performance.now(),
+    };
     this.tiles.set(peerId, tile);
     this.root.append(root);
     this.resize.observe(root);
@@ -159,7 +290,50 @@ export class TileGrid {
     return tile;
   }
 
+  /** Per tile: mute / volume for this page only, pin, full screen, stats. */
+  private toolbar(peerId: string, name: string, audio: HTMLAudioElement, root: HTMLElement, statsBox: HTMLElement): HTMLElement {
+    const tools = el('div', 'tile-tools');
+    // Short words, not icons: they need no icon font and read the same to everyone.
+    const button = (cls: string, text: string, label: string, onClick: (b: HTMLButtonElement) => void) => {
+      const b = el('button', `tool ${cls}`, text);
+      b.type = 'button';
+      b.title = label;
+      b.setAttribute('aria-label', `${label} (${name})`);
+      b.addEventListener('click', () => onClick(b));
+      return b;
+    };
+    const mute = button('mute', 'Mute', 'Mute for me', (b) => {
+      audio.muted = !audio.muted;
+      b.setAttribute('aria-pressed', String(audio.muted));
+      b.textContent = audio.muted ? 'Muted' : 'Mute';
+      b.title = audio.muted ? 'Unmute for me' : 'Mute for me';
+    });
+    mute.setAttribute('aria-pressed', 'false');
+    const volume = el('input', 'volume');
+    volume.type = 'range';
+    volume.min = '0';
+    volume.max = '1';
+    volume.step = '0.05';
+    volume.value = '1';
+    volume.setAttribute('aria-label', `Volume of ${name}`);
+    volume.addEventListener('input', () => (audio.volume = Number(volume.value)));
+    const pin = button('pin', 'Pin', 'Pin: show this one large', () => this.pin(peerId));
+    pin.setAttribute('aria-pressed', 'false');
+    const full = button('fullscreen', 'Full', 'Full screen', () => {
+      if (document.fullscreenElement === root) void document.exitFullscreen();
+      else void root.requestFullscreen?.().catch(() => undefined);
+    });
+    const stats = button('stats', 'Stats', 'Connection statistics', (b) => {
+      statsBox.hidden = !statsBox.hidden;
+      b.setAttribute('aria-pressed', String(!statsBox.hidden));
+    });
+    stats.setAttribute('aria-pressed', 'false');
+    tools.append(mute, volume, pin, full, stats);
+    return tools;
+  }
+
   private remove(peerId: string): void {
+    if (this.pinned === peerId) this.pin(peerId);
     const tile = this.tiles.get(peerId);
     if (!tile) return;
     this.resize.unobserve(tile.root);
@@ -177,6 +351,13 @@ export class TileGrid {
       if (!empty) this.root.append(el('p', 'empty', this.emptyText));
     } else empty?.remove();
   }
+}
+
+/** "Ada Lovelace" → "AL"; "alice" → "A". */
+export function initials(name: string): string {
+  const words = name.trim().split(/\s+/u).filter(Boolean);
+  const letters = words.length > 1 ? [words[0]!, words.at(-1)!] : words.slice(0, 1);
+  return letters.map((w) => [...w][0] ?? '').join('').toUpperCase() || '?';
 }
 
 /** Small tiles take the lowest layer; a big tile the top one. */
