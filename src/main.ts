@@ -59,8 +59,12 @@ async function main(): Promise<void> {
   }
 
   const room = config.defaultRoom;
-  const token = await node.tokens.mint({ role: 'publisher', room, name: 'Broadcaster', ttlSeconds: 12 * 3600 });
-  const broadcast = `${node.urls.http}/broadcast.html?room=${encodeURIComponent(room)}&token=${token}`;
+  // A broadcaster link is a credential: stdout ends up in journals and log shippers. Printed
+  // for development (or PRINT_LINKS=true); production gets how to mint one instead.
+  const broadcasterLines = config.printLinks
+    ? `  Broadcaster link (token valid 12 h):\n    ${node.urls.http}/broadcast.html?room=${encodeURIComponent(room)}&token=${await node.tokens.mint({ role: 'publisher', room, name: 'Broadcaster', ttlSeconds: 12 * 3600 })}\n`
+    : `  Broadcaster link: not printed (PRINT_LINKS). Mint one with\n    npm run token -- --role publisher --room ${room}\n` +
+      (config.auth.adminToken ? `  or POST ${node.urls.http}/admin/tokens with the admin token.\n` : '');
   const watch = `${node.urls.http}/watch.html?room=${encodeURIComponent(room)}`;
   // Without PUBLIC_URL the links say localhost; viewers elsewhere on the network need the
   // host's address (watching needs no secure context; broadcasting from elsewhere needs HTTPS).
@@ -73,7 +77,7 @@ async function main(): Promise<void> {
   log.info({ http: node.urls.http, ws: node.urls.ws, workers: config.media.workers, media: node.media.announced }, 'Fourcast is up');
   process.stdout.write(
     `\n  Fourcast is live.\n` +
-      `  Broadcaster link (token valid 12 h):\n    ${broadcast}\n` +
+      broadcasterLines +
       `  Viewer link:\n    ${watch}\n` +
       (lanWatch ? `  Viewer link for other machines on this network:\n    ${lanWatch}\n` : '') +
       `  Media (WebRTC) at ${node.media.announced.join(', ')}, UDP+TCP port ${ports}` +

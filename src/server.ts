@@ -22,6 +22,8 @@ import { RoomManager } from './rooms/roomManager.js';
 import { MediaProbes } from './rooms/probes.js';
 import { TurnService } from './turn/service.js';
 import { Metrics } from './metrics/metrics.js';
+import { BanList } from './moderation/banList.js';
+import { AddressLimits } from './signaling/addressLimits.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -105,14 +107,22 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       emptyRoomGraceMs: config.rooms.emptyGraceMs,
       chat: config.chat,
       participantListMax: config.participantListMax,
+      bans: new BanList(config.bans.durationMs),
+      roomLimits: { total: config.limits.roomsTotal, perAddress: config.limits.roomsPerAddress },
+      onRoomRefused: (limit) => metrics.limitRefused(limit === 'total' ? 'rooms-total' : 'rooms-per-address'),
     });
     metrics.attach({ pool, rooms });
     pool.on('workerdied', () => metrics.workerDeath());
+    const addressLimits = new AddressLimits({
+      maxConnections: config.limits.wsConnectionsPerAddress,
+      chatRate: { perSecond: config.chat.addressRatePerSecond, burst: config.chat.addressBurst },
+    });
     const access: AccessPolicy = {
       tokens,
       allowAnonymousViewers: config.auth.allowAnonymousViewers,
       isDraining: () => draining,
       isBanned: (room, keys) => rooms.isBanned(room, keys),
+      connectionsFull: (remote) => addressLimits.connectionsFull(remote),
     };
     const signaling = attachSignaling(ws, {
       rooms,
@@ -122,6 +132,9 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       isDraining: () => draining,
       maxBufferBytes: config.wsMaxBufferBytes,
       requestRate: { perSecond: config.wsRequestsPerSecond, burst: config.wsRequestsPerSecond * 4 },
+      trustProxy: config.http.trustProxy,
+      addressLimits,
+      chatRate: { perSecond: config.chat.ratePerSecond, burst: config.chat.burst },
     });
     wsApp.routes((app, sniDomain) => {
       if (sniDomain) signaling.mount(app);
@@ -134,6 +147,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
 
     // Known once the HTTP server is bound (HTTP_PORT=0 picks a port); read by the admin token links.
     const publicHttp: { url?: string } = {};
+    const fixedWsUrl: { url?: string } = { url: config.ws.publicUrl };
     const adminToken = config.auth.adminToken;
     if (adminToken) log.info('admin routes enabled at /admin/* (Authorization: Bearer <ADMIN_TOKEN>)');
     else log.info('admin routes disabled: ADMIN_TOKEN is not set');
@@ -154,8 +168,9 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       mediaTools: adminToken
         ? { token: adminToken, probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined), log: log.child({ component: 'probes' }) }) }
         : undefined,
+      // With PUBLIC_URL or PUBLIC_WS_URL the URL is fixed: a request's Host is never echoed.
       wsUrl: (req: WsUrlRequest) =>
-        config.ws.publicUrl ??
+        fixedWsUrl.url ??
         // Through a trusted proxy the socket shares the page's origin (the proxy routes /ws);
         // directly, it is the page's host at WS_PORT.
         (req.viaProxy ? `${req.secure ? 'wss' : 'ws'}://${req.host}/ws` : `${req.secure ? 'wss' : 'ws'}://${req.hostname}:${bound.port}/ws`),
@@ -167,6 +182,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         if (draining) reasons.push('draining');
         const alive = pool.workers.filter((w) => !w.closed).length;
         if (alive < pool.workers.length) reasons.push(`${pool.workers.length - alive} mediasoup worker(s) down`);
+        const stuck = pool.unresponsive();
+        if (stuck.length) reasons.push(`mediasoup worker(s) ${stuck.join(', ')} not answering`);
         return reasons;
       },
     });
@@ -178,6 +195,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     const wsScheme = pub.protocol === 'https:' ? 'wss' : 'ws';
     const behindProxy = config.http.publicUrl !== undefined && config.http.trustProxy !== false;
     const wsUrl = config.ws.publicUrl ?? (behindProxy ? `${wsScheme}://${pub.host}/ws` : `${wsScheme}://${pub.hostname}:${bound.port}/ws`);
+    if (config.http.publicUrl) fixedWsUrl.url = wsUrl;
 
     const httpApp = http;
     const socket = listenSocket;

@@ -17,12 +17,12 @@ export interface AccessGrant {
   banKeys: string[];
 }
 
-export type RefusalCode = 'bad-request' | 'token-invalid' | 'token-expired' | 'token-required' | 'forbidden' | 'banned' | 'draining';
+export type RefusalCode = 'bad-request' | 'token-invalid' | 'token-expired' | 'token-required' | 'forbidden' | 'banned' | 'draining' | 'too-many-connections';
 
 /** A refused entry: HTTP status, a stable code and a message that says what to do. */
 export class AccessRefused extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 503,
+    readonly status: 400 | 401 | 403 | 429 | 503,
     readonly code: RefusalCode,
     message: string,
   ) {
@@ -36,12 +36,17 @@ export interface AccessPolicy {
   allowAnonymousViewers: boolean;
   isDraining: () => boolean;
   isBanned: (room: string, banKeys: string[]) => boolean;
+  /** This address holds as many signaling connections as it may (WS_MAX_CONNECTIONS_PER_ADDRESS). */
+  connectionsFull?: (remote: string) => boolean;
 }
 
 const ASK = 'Ask the host for a new link.';
 
 export async function authorise(link: { room: string | null; token: string | null; remote: string }, policy: AccessPolicy): Promise<AccessGrant> {
   if (policy.isDraining()) throw new AccessRefused(503, 'draining', 'This server is shutting down; try again in a few seconds.');
+  if (policy.connectionsFull?.(link.remote)) {
+    throw new AccessRefused(429, 'too-many-connections', 'Too many connections from your network address; close other tabs of this site and try again.');
+  }
   const room = link.room === null ? undefined : roomName.safeParse(link.room);
   if (room && !room.success) throw new AccessRefused(400, 'bad-request', `The link's room is invalid: ${room.error.issues[0]?.message ?? 'bad name'}.`);
 
@@ -69,8 +74,9 @@ export async function authorise(link: { room: string | null; token: string | nul
     if (!policy.allowAnonymousViewers) throw new AccessRefused(401, 'token-required', `This server admits only people with an access token. ${ASK}`);
     grant = { role: 'viewer', room: room.data, name: undefined, tokenId: undefined };
   }
-  // A token holder is banned by token; an anonymous viewer can only be banned by address.
-  const banKeys = grant.tokenId ? [`tok:${grant.tokenId}`] : [`ip:${link.remote}`];
+  // A ban applies to the token and to the address (so the holder cannot come back without
+  // the token); whether a client is banned is judged by its token when it has one (BanList).
+  const banKeys = grant.tokenId ? [`tok:${grant.tokenId}`, `ip:${link.remote}`] : [`ip:${link.remote}`];
   if (policy.isBanned(grant.room, banKeys)) throw new AccessRefused(403, 'banned', 'You are banned from this room.');
   return { ...grant, banKeys };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChatEvent, ChatMessage, ChatSync } from '../protocol/messages.js';
+import { hasVisibleText, limitCombiningMarks } from '../protocol/names.js';
 
 /**
  * A room's chat: the last `history` messages plus a bounded journal of
@@ -81,15 +82,20 @@ export class ChatLog {
 }
 
 /**
- * Chat text as stored and shown: NFC, no control or format characters except
- * newlines, at most two blank lines in a row, trimmed. The client renders it
+ * Chat text as stored and shown: NFC, line and paragraph separators as newlines, no
+ * control or format characters except newlines, at most three combining marks on a
+ * character, at most two blank lines in a row, trimmed; empty when nothing visible is
+ * left (only spaces, marks or blank look-alikes such as U+3164). The client renders it
  * as text, never as HTML.
  */
 export function normaliseChatText(raw: string): string {
-  return raw
-    .normalize('NFC')
-    .replace(/\r\n?/g, '\n')
-    .replace(/[^\P{Cc}\n]|\p{Cf}/gu, '')
+  const text = limitCombiningMarks(
+    raw
+      .normalize('NFC')
+      .replace(/\r\n?|[\u2028\u2029]/g, '\n')
+      .replace(/[^\P{Cc}\n]|\p{Cf}/gu, ''),
+  )
     .replace(/\n{3,}/g, '\n\n')
     .trim();
+  return hasVisibleText(text) ? text : '';
 }

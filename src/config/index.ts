@@ -68,7 +68,12 @@ export interface Config {
     ttlSeconds: number;
   };
   redisUrl: string | undefined;
-  chat: { history: number; maxLength: number; ratePerSecond: number; burst: number };
+  chat: { history: number; maxLength: number; ratePerSecond: number; burst: number; addressRatePerSecond: number; addressBurst: number };
+  /** Per client address and node-wide limits. */
+  limits: { wsConnectionsPerAddress: number; roomsTotal: number; roomsPerAddress: number };
+  bans: { durationMs: number };
+  /** Print a broadcaster link (with its token) at start. */
+  printLinks: boolean;
   participantListMax: number;
   wsMaxBufferBytes: number;
   wsRequestsPerSecond: number;
@@ -243,7 +248,17 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       ttlSeconds: c.TURN_TTL_SECONDS,
     },
     redisUrl: c.REDIS_URL,
-    chat: { history: c.CHAT_HISTORY, maxLength: c.CHAT_MAX_LENGTH, ratePerSecond: c.CHAT_RATE_PER_SECOND, burst: c.CHAT_BURST },
+    chat: {
+      history: c.CHAT_HISTORY,
+      maxLength: c.CHAT_MAX_LENGTH,
+      ratePerSecond: c.CHAT_RATE_PER_SECOND,
+      burst: c.CHAT_BURST,
+      addressRatePerSecond: c.CHAT_ADDRESS_RATE_PER_SECOND,
+      addressBurst: c.CHAT_ADDRESS_BURST,
+    },
+    limits: { wsConnectionsPerAddress: c.WS_MAX_CONNECTIONS_PER_ADDRESS, roomsTotal: c.ROOMS_MAX, roomsPerAddress: c.ROOMS_PER_ADDRESS },
+    bans: { durationMs: c.BAN_SECONDS * 1000 },
+    printLinks: c.PRINT_LINKS === 'auto' ? c.NODE_ENV !== 'production' : c.PRINT_LINKS === 'true',
     participantListMax: c.PARTICIPANT_LIST_MAX,
     wsMaxBufferBytes: c.WS_MAX_BUFFER_BYTES,
     wsRequestsPerSecond: c.WS_REQUESTS_PER_SECOND,

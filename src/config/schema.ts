@@ -35,7 +35,7 @@ const positiveInt = (max: number) =>
   z.coerce.number({ message: 'expected a whole number' }).int('expected a whole number').min(1, 'expected at least 1').max(max, `expected at most ${max}`);
 
 export const configSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development').describe('Runtime mode. Fourcast uses it only for the log format: with `production`, LOG_FORMAT=auto writes JSON even on a terminal.'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development').describe('Runtime mode. With `production`, LOG_FORMAT=auto writes JSON even on a terminal and PRINT_LINKS=auto prints no broadcaster link at start.'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level (`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`).'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`, `pretty`, or `auto` (pretty on a terminal outside production, else JSON). `pretty` needs the pino-pretty dev dependency, absent after `npm ci --omit=dev`.'),
 
@@ -44,7 +44,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^(false|true|\d{1,2}|[0-9a-fA-F.:/,\s]+)$/, 'expected false, true, a hop count, or comma-separated proxy addresses/CIDRs')
     .default('false')
-    .describe('Which proxies\' X-Forwarded-For/-Proto/-Host headers to believe: `false`, a hop count, or comma-separated proxy addresses/CIDRs (e.g. `127.0.0.1`). Gives the HTTP client address (`GET /api/turn` rate limit) and, for pages that came through a trusted proxy, the default WebSocket URL (same origin + `/ws`). `true` believes any client-supplied header.'),
+    .describe('Which proxies\' X-Forwarded-For/-Proto/-Host headers to believe: `false`, a hop count, or comma-separated proxy addresses/CIDRs (e.g. `127.0.0.1`). Gives the client address (`GET /api/turn` rate limit, WebSocket bans and limits per address) and, for pages that came through a trusted proxy, the default WebSocket URL (same origin + `/ws`). `true` believes any client-supplied header.'),
   HTTP_PORT: port(0).default(3000).describe('HTTP port (0 = any free port).'),
   WS_HOST: ip.default('0.0.0.0').describe('Address the uWebSockets.js signaling/chat server listens on; `127.0.0.1` behind a reverse proxy on the same host.'),
   WS_PORT: port(0).default(3001).describe('WebSocket port, path `/ws` (0 = any free port).'),
@@ -96,6 +96,13 @@ export const configSchema = z.object({
   CHAT_MAX_LENGTH: positiveInt(4000).default(500).describe('Longest chat message, in characters after normalisation.'),
   CHAT_RATE_PER_SECOND: z.coerce.number({ message: 'expected a number' }).positive('expected a positive number').max(1000).default(1).describe('Sustained chat messages per second per participant (moderators are exempt).'),
   CHAT_BURST: positiveInt(1000).default(5).describe('Chat messages a participant may send in a burst.'),
+  CHAT_ADDRESS_RATE_PER_SECOND: z.coerce.number({ message: 'expected a number' }).positive('expected a positive number').max(10000).default(5).describe('Sustained chat messages per second from one client address, all its connections together (people behind one NAT share it; moderators are exempt).'),
+  CHAT_ADDRESS_BURST: positiveInt(10000).default(20).describe('Chat messages one client address may send in a burst, all its connections together.'),
+  WS_MAX_CONNECTIONS_PER_ADDRESS: positiveInt(100000).default(100).describe('Signaling WebSocket connections one client address may hold open; more are refused at upgrade with 429 `too-many-connections` (counted in fourcast_limit_refusals_total). Raise it when many viewers share one NAT.'),
+  ROOMS_MAX: positiveInt(1000000).default(1000).describe('Rooms open at once on this node; a join that would open another is refused with `rate-limited` (counted in fourcast_limit_refusals_total).'),
+  ROOMS_PER_ADDRESS: positiveInt(100000).default(10).describe('Rooms one client address may have opened (by being the first to join) and still open; more are refused with `rate-limited`.'),
+  BAN_SECONDS: positiveInt(365 * 86400).default(86400).describe('How long a ban (by a moderator or `/admin/.../ban`) lasts. Bans are kept by the node per room, so they outlive the room closing, but not a restart. They apply to the token and the client address (see TRUST_PROXY).'),
+  PRINT_LINKS: z.enum(['auto', 'true', 'false']).default('auto').describe('Print a 12-hour broadcaster link (with its token) at start: `auto` = unless NODE_ENV is `production` (which prints how to mint one instead), `true` = always, `false` = never.'),
   PARTICIPANT_LIST_MAX: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(10000).default(50).describe('Rooms with at most this many people also push the participant list (larger rooms: the count only).'),
   WS_REQUESTS_PER_SECOND: positiveInt(100000).default(50).describe('Protocol requests per second per connection (burst: 4×); excess requests get `rate-limited`.'),
   WS_MAX_BUFFER_BYTES: positiveInt(64 * 1024 * 1024).default(512 * 1024).describe('A client whose unsent WebSocket data exceeds this is dropped as too slow (close code 4008, counted in fourcast_ws_backpressure_drops_total).'),

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { AccessRefused, authorise, type AccessPolicy } from '../auth/access.js';
+import { normaliseAddress } from './clientAddress.js';
 
 const errorBody = {
   type: 'object',
@@ -34,6 +35,7 @@ export const accessRoutes: FastifyPluginAsync<{ access: AccessPolicy }> = async 
           400: errorBody,
           401: errorBody,
           403: errorBody,
+          429: errorBody,
           503: errorBody,
         },
       },
@@ -41,7 +43,7 @@ export const accessRoutes: FastifyPluginAsync<{ access: AccessPolicy }> = async 
     async (req, reply) => {
       reply.header('cache-control', 'no-store');
       try {
-        const grant = await authorise({ room: req.body.room ?? null, token: req.body.token ?? null, remote: req.ip }, opts.access);
+        const grant = await authorise({ room: req.body.room ?? null, token: req.body.token ?? null, remote: normaliseAddress(req.ip) }, opts.access);
         return { role: grant.role, room: grant.room, ...(grant.name ? { name: grant.name } : {}) };
       } catch (err) {
         if (err instanceof AccessRefused) return reply.code(err.status).send({ error: err.code, message: err.message });

@@ -374,6 +374,20 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     removal(true),
   );
 
+  // Bans outlive their room, so the room need not be open to lift them.
+  app.delete<{ Params: RoomParams }>(
+    '/admin/rooms/:room/bans',
+    route('Lift every ban of a room (tokens and addresses), open or not', {
+      params: roomParams,
+      response: { 200: { type: 'object', properties: { room: { type: 'string' }, lifted: { type: 'integer' } }, required: ['room', 'lifted'] }, ...errors },
+    }),
+    async (req) => {
+      const lifted = rooms.bans.clear(req.params.room);
+      req.log.info({ room: req.params.room, lifted }, 'admin: bans lifted');
+      return { room: req.params.room, lifted };
+    },
+  );
+
   app.post<{ Params: PeerParams }>(
     '/admin/rooms/:room/peers/:peerId/mute',
     route('Pause every audio producer of a publisher (viewers get `producerPaused`)', {

@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { metricsRoutes } from './metrics.js';
 import { ADMIN_SECURITY_SCHEME, adminRoutes, type AdminRoutesOptions } from './admin.js';
 import { mediaToolsRoutes, type MediaToolsOptions } from './mediaTools.js';
+import { trustFunction, type TrustProxy } from './clientAddress.js';
 
 export interface HttpAppOptions {
   log: Logger;
@@ -34,7 +35,7 @@ export interface HttpAppOptions {
   metrics: Metrics;
   metricsToken: string | undefined;
   /** Fastify's trustProxy: which X-Forwarded-For hops are believed. */
-  trustProxy: boolean | number | string[];
+  trustProxy: TrustProxy;
   /** `/admin/*` routes; not registered at all when undefined (no ADMIN_TOKEN). */
   admin?: AdminRoutesOptions | undefined;
   /** `/admin/rooms/:room/{ingest,probes}` load-test media tools; same bearer token as `admin`. */
@@ -44,11 +45,17 @@ export interface HttpAppOptions {
 /** Query parameters whose values are credentials. */
 const SECRET_PARAMS = /([?&](?:token|access_token|jwt)=)[^&#]*/gi;
 
+/** Headers that carry credentials, wherever a log line holds request or response headers. */
+export const REDACTED_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'authorization'];
+
 export function redactUrl(url: string): string {
   return url.replace(SECRET_PARAMS, '$1[redacted]');
 }
 
-/** Fastify's request log fields, with credentials in the URL redacted. */
+/**
+ * Fastify's request log fields, with credentials in the URL redacted. Headers are not
+ * logged at all (Authorization, Cookie); pino's `redact` below is the second lock.
+ */
 function serializeRequest(req: { method: string; url: string; host?: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) {
   return { method: req.method, url: redactUrl(req.url), host: req.host ?? req.hostname, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
 }
@@ -58,14 +65,18 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     ...(opts.https ? { https: opts.https } : {}),
     // Links carry access tokens in their query (?token=JWT): never write them to the log.
-    loggerInstance: opts.log.child({ component: 'http' }, { serializers: { req: serializeRequest } }) as FastifyBaseLogger,
+    loggerInstance: opts.log.child(
+      { component: 'http' },
+      { serializers: { req: serializeRequest }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    ) as FastifyBaseLogger,
     // Probes and scrapes would drown the log; everything else is logged per request.
     logController: new LogController({
       disableRequestLogging: (req) => /^\/(health|ready|metrics)\b/.test(req.url),
     }),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     // A hop count means "believe the last n proxies" (what proxy-addr does for a number).
-    trustProxy: typeof opts.trustProxy === 'number' ? ((_addr: string, hop: number) => hop < (opts.trustProxy as number)) : opts.trustProxy,
+    // One rule for HTTP and the WebSocket upgrade (clientAddress.ts).
+    trustProxy: opts.trustProxy === false ? false : trustFunction(opts.trustProxy),
   });
   // Before any route: @fastify/swagger collects every route registered after it (with its schema).
   await app.register(fastifySwagger, {

@@ -12,6 +12,10 @@ export interface WsUrlRequest {
   viaProxy: boolean;
 }
 
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+/** A DNS name, IPv4 address or bracketed IPv6 address, with an optional port. */
+export const VALID_HOST = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::\\d{1,5})?$`);
+
 /** `GET /api/client-config`: what the browser needs before it opens the WebSocket. */
 export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (req: WsUrlRequest) => string; routerRtpCapabilities: unknown }> = async (
   app,
@@ -32,11 +36,14 @@ export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (req: WsUrlRequest)
             },
             required: ['wsUrl', 'protocol', 'maxPublishers'],
           },
+          400: { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } }, required: ['error', 'message'] },
         },
       },
     },
     async (req, reply) => {
       reply.header('cache-control', 'no-store');
+      // The Host header ends up in a URL the page connects to: only a host name or address.
+      if (!VALID_HOST.test(req.host)) return reply.code(400).send({ error: 'bad-request', message: 'The Host header is not a valid host name or address.' });
       // Same host the page came from, so a link opened by IP or name keeps working.
       const host = req.hostname.includes(':') && !req.hostname.startsWith('[') ? `[${req.hostname}]` : req.hostname;
       return {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import fastifyRateLimit from '@fastify/rate-limit';
 import type { TurnService } from '../turn/service.js';
 import { PEER_KEY_PATTERN } from '../turn/coturn.js';
 
@@ -6,41 +7,6 @@ export interface TurnRoutesOptions {
   service: TurnService;
   /** Per client IP; default 30 requests per minute. */
   rateLimit?: { max: number; windowMs: number };
-}
-
-/**
- * Fixed-window counter per key. A peer needs credentials once per join (and
- * again on ICE restarts), so a small budget is plenty; the limit protects the
- * Twilio account and coturn from scripted credential harvesting.
- */
-class FixedWindowLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-  private nextSweep = 0;
-
-  constructor(
-    private readonly max: number,
-    private readonly windowMs: number,
-  ) {}
-
-  /** 0 when allowed, else the ms until the key's window resets. */
-  take(key: string, now: number): number {
-    this.sweep(now);
-    let w = this.windows.get(key);
-    if (!w || now - w.start >= this.windowMs) {
-      w = { start: now, count: 0 };
-      this.windows.set(key, w);
-    }
-    if (w.count >= this.max) return w.start + this.windowMs - now;
-    w.count++;
-    return 0;
-  }
-
-  // Forget finished windows once per window so the map does not grow with every IP ever seen.
-  private sweep(now: number): void {
-    if (now < this.nextSweep) return;
-    for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
-    this.nextSweep = now + this.windowMs;
-  }
 }
 
 const iceServerSchema = {
@@ -85,22 +51,30 @@ const routeSchema = {
 export const turnRoutes: FastifyPluginAsync<TurnRoutesOptions> = async (app, opts) => {
   const { max, windowMs } = opts.rateLimit ?? { max: 30, windowMs: 60_000 };
   if (!(max >= 1 && windowMs >= 1)) throw new RangeError('rateLimit needs max >= 1 and windowMs >= 1');
-  const limiter = new FixedWindowLimiter(max, windowMs);
+  // A peer needs credentials once per join (and again on ICE restarts), so a small budget
+  // per client address (req.ip: TRUST_PROXY decides) is plenty; the limit protects the
+  // Twilio account and coturn from scripted credential harvesting. A fixed window per
+  // address, in this plugin's scope only; Retry-After in whole seconds, rounded up.
+  await app.register(fastifyRateLimit, {
+    global: false,
+    // In memory per node; @fastify/rate-limit takes a Redis store once nodes share Redis.
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+    addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
+    errorResponseBuilder: (_req, ctx) => {
+      const seconds = Math.max(1, Math.ceil(ctx.ttl / 1000));
+      return { statusCode: 429, error: 'rate-limited', message: `Too many TURN credential requests; retry in ${seconds} s.` };
+    },
+  });
 
   app.get<{ Querystring: { peer?: string } }>(
     '/api/turn',
     {
       schema: routeSchema,
-      // onRequest runs before validation, so malformed requests use up the budget too.
-      onRequest: async (req, reply) => {
+      // The limit runs onRequest, before validation: malformed requests use up the budget too.
+      config: { rateLimit: { max, timeWindow: windowMs } },
+      onRequest: async (_req, reply) => {
         // Credentials are per request and secret: no cache may keep them (also set on errors).
         reply.header('cache-control', 'no-store');
-        const waitMs = limiter.take(req.ip, Date.now());
-        if (waitMs > 0) {
-          const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-          reply.header('retry-after', String(seconds));
-          return reply.code(429).send({ error: 'rate-limited', message: `Too many TURN credential requests; retry in ${seconds} s.` });
-        }
       },
     },
     async (req) => {

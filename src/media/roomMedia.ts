@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
 import { mediaCodecs } from './codecs.js';
+import { PeerMedia } from './peerMedia.js';
+import { MEDIA_REQUEST_TIMEOUT_MS, withTimeout } from './timeout.js';
 import type { MediaWorker, WorkerPool } from './workerPool.js';
 
 export interface RoomMediaOptions {
@@ -9,6 +11,10 @@ export interface RoomMediaOptions {
   log: Logger;
   /** Viewers one router takes before the next viewer goes to another worker's router. */
   maxViewersPerRouter: number;
+  /** Longest wait for one mediasoup request (ms). Default MEDIA_REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
+  /** WebRTC transports one participant may hold. Default 4. */
+  maxTransportsPerPeer?: number;
 }
 
 /**
@@ -67,11 +73,32 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   private readonly producers = new Map<string, ms.Producer>();
   private speakerObserver: ms.ActiveSpeakerObserver | undefined;
   private levelObserver: ms.AudioLevelObserver | undefined;
+  /** The media units of the room's participants (closed with the room). */
+  private readonly units = new Set<PeerMedia>();
+  /** The last origin attempt failed (a worker did not answer): the next caller tries again. */
+  private originFailed = false;
   private closedFlag = false;
 
   constructor(private readonly opts: RoomMediaOptions) {
     super();
-    this.originReady = this.createOrigin();
+    this.originReady = this.startOrigin();
+  }
+
+  private get timeoutMs(): number {
+    return this.opts.requestTimeoutMs ?? MEDIA_REQUEST_TIMEOUT_MS;
+  }
+
+  /** A media unit for one participant, owned by this room's media. */
+  createPeerMedia(peerId: string): PeerMedia {
+    if (this.closedFlag) throw new Error('room media is closed');
+    const unit = new PeerMedia(this, peerId, { maxTransports: this.opts.maxTransportsPerPeer ?? 4, requestTimeoutMs: this.timeoutMs }, (u) => this.units.delete(u));
+    this.units.add(unit);
+    return unit;
+  }
+
+  /** Participants' media units still open (tests, leak checks). */
+  get unitCount(): number {
+    return this.units.size;
   }
 
   get closed(): boolean {
@@ -80,11 +107,12 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
 
   /** The origin router, once ready (it is re-created if its worker dies). */
   origin(): Promise<RoomRouter> {
+    if (this.originFailed && !this.closedFlag) this.originReady = this.startOrigin();
     return this.originReady;
   }
 
   get rtpCapabilities(): Promise<ms.RtpCapabilities> {
-    return this.originReady.then((o) => o.router.rtpCapabilities);
+    return this.origin().then((o) => o.router.rtpCapabilities);
   }
 
   /** Routers of this room, origin included. */
@@ -98,7 +126,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
    * needed. Call `release` when the peer leaves.
    */
   async placeViewer(): Promise<RoomRouter> {
-    await this.originReady;
+    await this.origin();
     const cap = this.opts.maxViewersPerRouter;
     for (const worker of this.opts.pool.byLoad()) {
       const existing = this.routers.get(worker.index);
@@ -116,7 +144,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
 
   /** Places a receiving peer on the origin router itself, bypassing fan-out (load probes). Call `release` when it leaves. */
   async placeOnOrigin(): Promise<RoomRouter> {
-    const rr = await this.originReady;
+    const rr = await this.origin();
     rr.viewers++;
     return rr;
   }
@@ -132,8 +160,8 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     producer.observer.once('close', () => this.producers.delete(producer.id));
     if (producer.kind === 'audio') {
       await Promise.all([
-        this.speakerObserver?.addProducer({ producerId: producer.id }).catch(() => undefined),
-        this.levelObserver?.addProducer({ producerId: producer.id }).catch(() => undefined),
+        this.speakerObserver && this.timed(this.speakerObserver.addProducer({ producerId: producer.id }), 'addProducer (speaker)').catch(() => undefined),
+        this.levelObserver && this.timed(this.levelObserver.addProducer({ producerId: producer.id }), 'addProducer (levels)').catch(() => undefined),
       ]);
     }
     await Promise.all(this.all().filter((rr) => rr !== origin && !rr.closed).map((rr) => this.pipe(producer, origin, rr)));
@@ -142,6 +170,8 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    for (const unit of [...this.units]) unit.roomClosed();
+    this.units.clear();
     for (const rr of this.routers.values()) rr.router.close();
     this.routers.clear();
   }
@@ -151,11 +181,23 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     target.piped.add(producer.id);
     producer.observer.once('close', () => target.piped.delete(producer.id));
     try {
-      await origin.router.pipeToRouter({ producerId: producer.id, router: target.router, listenInfo: PIPE_LISTEN });
+      await this.timed(origin.router.pipeToRouter({ producerId: producer.id, router: target.router, listenInfo: PIPE_LISTEN }), 'pipeToRouter', (r) => {
+        r.pipeConsumer?.close();
+        r.pipeProducer?.close();
+      });
     } catch (err) {
       // The producer or a router closed meanwhile: nothing to feed.
       if (!producer.closed && !target.closed && !origin.closed) throw err;
     }
+  }
+
+  private startOrigin(): Promise<RoomRouter> {
+    this.originFailed = false;
+    const p = this.createOrigin();
+    p.catch(() => {
+      if (this.originReady === p) this.originFailed = true;
+    });
+    return p;
   }
 
   private async createOrigin(): Promise<RoomRouter> {
@@ -177,7 +219,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   }
 
   private async createRouter(worker: MediaWorker): Promise<RoomRouter> {
-    const router = await worker.worker.createRouter({ mediaCodecs });
+    const router = await this.timed(worker.worker.createRouter({ mediaCodecs }), 'createRouter', (r) => r.close());
     const rr = new RoomRouter(router, worker);
     this.routers.set(worker.index, rr);
     router.on('workerclose', () => this.onRouterLost(rr));
@@ -200,9 +242,9 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   }
 
   private async attachObservers(rr: RoomRouter): Promise<void> {
-    this.speakerObserver = await rr.router.createActiveSpeakerObserver({ interval: 300 });
+    this.speakerObserver = await this.timed(rr.router.createActiveSpeakerObserver({ interval: 300 }), 'createActiveSpeakerObserver', (o) => o.close());
     this.speakerObserver.on('dominantspeaker', ({ producer }) => this.emit('dominantspeaker', producer.id));
-    this.levelObserver = await rr.router.createAudioLevelObserver({ maxEntries: 4, threshold: -70, interval: 800 });
+    this.levelObserver = await this.timed(rr.router.createAudioLevelObserver({ maxEntries: 4, threshold: -70, interval: 800 }), 'createAudioLevelObserver', (o) => o.close());
     this.levelObserver.on('volumes', (vols) => this.emit('volumes', vols.map((v) => ({ producerId: v.producer.id, volume: v.volume }))));
     this.levelObserver.on('silence', () => this.emit('volumes', []));
   }
@@ -215,10 +257,14 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     if (wasOrigin) {
       this.producers.clear();
       this.emit('dominantspeaker', null);
-      this.originReady = this.createOrigin();
+      this.originReady = this.startOrigin();
       // An unhandled rejection here would crash the node; callers see it on their next await.
       this.originReady.catch((err) => this.opts.log.error({ err }, 'could not re-create the origin router'));
     }
     this.emit('routerlost', rr, wasOrigin);
+  }
+
+  private timed<T>(promise: Promise<T>, what: string, onLate?: (value: T) => void): Promise<T> {
+    return withTimeout(promise, this.timeoutMs, what, onLate);
   }
 }

@@ -4,6 +4,7 @@ import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
 import type { MediaListen } from './addresses.js';
+import { MEDIA_REQUEST_TIMEOUT_MS, withTimeout } from './timeout.js';
 import { createIsolatedWorker, probeWorkerIsolation, procStatus, type WorkerIsolation } from './workerIsolation.js';
 
 export interface WorkerPoolOptions {
@@ -45,6 +46,9 @@ export class MediaWorker {
   transports = 0;
   /** Share of one core used by the worker process over the last sample (0..1+). */
   cpu = 0;
+  /** The worker did not answer its last health sample in time (stopped, or saturated): placement skips it. */
+  unresponsive = false;
+  private sampling = false;
   private lastCpuUs = 0;
   private lastSampleAt = 0;
 
@@ -83,8 +87,20 @@ export class MediaWorker {
     return this.consumers + 2 * this.transports + this.cpu * 500;
   }
 
-  async sampleCpu(): Promise<void> {
-    const ru = await this.worker.getResourceUsage();
+  /** Samples CPU; a worker that does not answer within `timeoutMs` is marked unresponsive until it answers again. */
+  async sampleCpu(timeoutMs: number = MEDIA_REQUEST_TIMEOUT_MS): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    let ru: ms.WorkerResourceUsage;
+    try {
+      ru = await withTimeout(this.worker.getResourceUsage(), timeoutMs, 'getResourceUsage');
+      this.unresponsive = false;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'media-unavailable') this.unresponsive = true;
+      throw err;
+    } finally {
+      this.sampling = false;
+    }
     // ru_utime/ru_stime are in milliseconds in mediasoup's ResourceUsage.
     const cpuUs = (ru.ru_utime + ru.ru_stime) * 1000;
     const now = performance.now();
@@ -151,9 +167,16 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.closedFlag;
   }
 
-  /** Workers ordered by load, lightest first, skipping dead ones. */
+  /** Workers ordered by load, lightest first, skipping dead ones, and unresponsive ones while any other answers. */
   byLoad(): MediaWorker[] {
-    return this.workers.filter((w) => !w.closed).sort((a, b) => a.load - b.load || a.index - b.index);
+    const alive = this.workers.filter((w) => !w.closed);
+    const answering = alive.filter((w) => !w.unresponsive);
+    return (answering.length > 0 ? answering : alive).sort((a, b) => a.load - b.load || a.index - b.index);
+  }
+
+  /** Indexes of live workers that did not answer their last health sample in time (for /ready). */
+  unresponsive(): number[] {
+    return this.workers.filter((w) => !w.closed && w.unresponsive).map((w) => w.index);
   }
 
   leastLoaded(exclude: ReadonlySet<number> = new Set()): MediaWorker | undefined {
@@ -166,7 +189,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   async sampleCpu(): Promise<void> {
-    await Promise.all(this.workers.filter((w) => !w.closed).map((w) => w.sampleCpu().catch(() => undefined)));
+    // A health answer slower than one sampling period marks the worker unresponsive.
+    const timeoutMs = Math.min(MEDIA_REQUEST_TIMEOUT_MS, this.opts.cpuSampleMs ?? 2000);
+    await Promise.all(this.workers.filter((w) => !w.closed).map((w) => w.sampleCpu(timeoutMs).catch(() => undefined)));
   }
 
   close(): void {

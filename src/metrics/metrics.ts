@@ -49,6 +49,10 @@ class BoundedLabel {
   }
 }
 
+/** The limits counted in fourcast_limit_refusals_total. */
+export const limitNames = ['ws-connections-per-address', 'rooms-per-address', 'rooms-total'] as const;
+export type LimitName = (typeof limitNames)[number];
+
 /**
  * Fourcast's Prometheus metrics on a registry of their own (never the global
  * one, so several nodes or tests in one process do not collide). Events the
@@ -70,6 +74,7 @@ export class Metrics {
   private readonly turnRequests: Counter<'provider' | 'outcome'>;
   private readonly workerDeaths: Counter;
   private readonly protocolErrors: Counter<'code'>;
+  private readonly limitRefusals: Counter<'limit'>;
   /** Why the server refuses chat lines (protocol error codes); other reasons are bounded. */
   private readonly dropReasons = new BoundedLabel(['rate-limited', 'too-large'], 16);
   private readonly errorCodeLabel = new BoundedLabel(errorCodes, 0);
@@ -134,7 +139,14 @@ export class Metrics {
       labelNames: ['code'],
       registers,
     });
+    this.limitRefusals = new Counter({
+      name: 'fourcast_limit_refusals_total',
+      help: 'Requests refused because a per-address or node-wide limit bit, by limit.',
+      labelNames: ['limit'],
+      registers,
+    });
     // Series that exist from the start make rate() and absent-series alerts behave.
+    for (const limit of limitNames) this.limitRefusals.inc({ limit }, 0);
     for (const direction of ['in', 'out']) this.chatMessages.inc({ direction }, 0);
     for (const provider of turnProviders) for (const outcome of turnOutcomes) this.turnRequests.inc({ provider, outcome }, 0);
     for (const code of errorCodes) this.protocolErrors.inc({ code }, 0);
@@ -254,6 +266,11 @@ export class Metrics {
 
   workerDeath(): void {
     this.workerDeaths.inc();
+  }
+
+  /** A limit refused something (a connection, a room). */
+  limitRefused(limit: LimitName): void {
+    this.limitRefusals.inc({ limit });
   }
 
   /** Codes outside the protocol's ErrorCode list are counted as "other". */

@@ -1,8 +1,9 @@
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
 import { TokenBucket } from '../util/tokenBucket.js';
+import type { PeerMedia, PeerProducer, PeerTransport } from '../media/peerMedia.js';
 import type { RoomRouter } from '../media/roomMedia.js';
-import { notification, type MediaSource, type NotificationName, type Notifications, type Role } from '../protocol/messages.js';
+import { ProtocolError, notification, type NotificationName, type Notifications, type Role } from '../protocol/messages.js';
 
 /** How a room reaches one participant; the signaling layer implements it. */
 export interface PeerLink {
@@ -12,32 +13,22 @@ export interface PeerLink {
   close(code: number, reason: string): void;
 }
 
-export interface PeerTransport {
-  transport: ms.WebRtcTransport;
-  rr: RoomRouter;
-  direction: 'send' | 'recv';
-}
+const NONE: ReadonlyMap<string, never> = new Map<string, never>();
 
 /**
- * One participant of a room and the media objects it owns. Closing the peer
- * closes its transports, which closes its producers and consumers: ownership
- * is a tree, as in mediasoup.
+ * One participant of a room. Its mediasoup objects belong to a media unit
+ * (media/peerMedia.ts) the room attaches on join; closing the peer closes the
+ * unit, which closes its transports, producers and consumers.
  */
 export class Peer {
   rtpCapabilities: ms.RtpCapabilities | undefined;
-  readonly transports = new Map<string, PeerTransport>();
-  readonly producers = new Map<string, { producer: ms.Producer; source: MediaSource }>();
-  readonly consumers = new Map<string, ms.Consumer>();
-  /** The router this peer receives from (placed on first recv transport). */
-  recvRouter: RoomRouter | undefined;
   /** Holds one of the room's publisher slots. */
   onStage = false;
-  /** A transport of this peer died with its worker; a media reset is due. */
-  mediaLost = false;
   /** A moderator muted this peer: its audio stays paused (resume refused, new audio produced paused). */
   audioLocked = false;
   readonly joinedAt = Date.now();
   private closedFlag = false;
+  private unit: PeerMedia | undefined;
 
   /** Chat messages this peer may still send now (moderators are not limited). */
   readonly chatBucket: TokenBucket;
@@ -74,24 +65,39 @@ export class Peer {
     if (!this.closedFlag) this.link.send(notification(method, data));
   }
 
-  /** Forgets media state whose objects mediasoup already closed (worker death). */
-  forgetMediaOn(rr: RoomRouter): void {
-    for (const [id, t] of this.transports) if (t.rr === rr) this.transports.delete(id);
-    for (const [id, p] of this.producers) if (p.producer.closed) this.producers.delete(id);
-    for (const [id, c] of this.consumers) if (c.closed) this.consumers.delete(id);
-    if (this.recvRouter === rr) this.recvRouter = undefined;
+  /** The room gives the peer its media unit on join. */
+  attachMedia(unit: PeerMedia): void {
+    if (this.closedFlag) unit.close();
+    else this.unit = unit;
   }
 
-  closeMedia(): void {
-    for (const { transport } of this.transports.values()) transport.close();
-    this.transports.clear();
-    this.producers.clear();
-    this.consumers.clear();
+  /** The peer's media unit; a peer that never joined (or left) has none to act on. */
+  get media(): PeerMedia {
+    if (!this.unit || this.unit.closed) throw new ProtocolError('invalid-state', this.closedFlag ? 'you left the room' : 'join first');
+    return this.unit;
   }
 
+  /** Read-only views for admin, metrics and tools. */
+  get transports(): ReadonlyMap<string, PeerTransport> {
+    return this.unit?.transports ?? NONE;
+  }
+
+  get producers(): ReadonlyMap<string, PeerProducer> {
+    return this.unit?.producers ?? NONE;
+  }
+
+  get consumers(): ReadonlyMap<string, ms.Consumer> {
+    return this.unit?.consumers ?? NONE;
+  }
+
+  get recvRouter(): RoomRouter | undefined {
+    return this.unit?.recvRouter;
+  }
+
+  /** Leaves: closes the media unit and everything beneath it. Idempotent. */
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    this.closeMedia();
+    this.unit?.close();
   }
 }

@@ -1,3 +1,4 @@
+import { MEDIA_REQUEST_TIMEOUT_MS, withTimeout } from '../media/timeout.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type { types as ms } from 'mediasoup';
@@ -180,13 +181,18 @@ export class MediaProbes {
     let transport: ms.PlainTransport | undefined;
     try {
       const origin = await joinedRoom.media.origin();
-      transport = await origin.router.createPlainTransport({
-        listenInfo: { protocol: 'udp', ip: this.opts.listenIp, announcedAddress: this.opts.announcedAddress },
-        // ffmpeg sends RTCP from another port: with rtcpMux, comedia would lock onto it and drop the RTP.
-        rtcpMux: false,
-        comedia: true,
-        appData: { ingest: true, peerId: ingestPeer.id },
-      });
+      transport = await withTimeout(
+        origin.router.createPlainTransport({
+          listenInfo: { protocol: 'udp', ip: this.opts.listenIp, announcedAddress: this.opts.announcedAddress },
+          // ffmpeg sends RTCP from another port: with rtcpMux, comedia would lock onto it and drop the RTP.
+          rtcpMux: false,
+          comedia: true,
+          appData: { ingest: true, peerId: ingestPeer.id },
+        }),
+        MEDIA_REQUEST_TIMEOUT_MS,
+        'createPlainTransport',
+        (t) => t.close(),
+      );
       const producer = await joinedRoom.produceOn(ingestPeer, transport, {
         kind: spec.kind,
         source,

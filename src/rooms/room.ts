@@ -21,6 +21,7 @@ import {
 } from '../protocol/messages.js';
 import type { Peer } from './peer.js';
 import { ChatLog, normaliseChatText } from '../chat/chatLog.js';
+import type { RoomBans } from '../moderation/banList.js';
 
 export interface RoomOptions {
   id: string;
@@ -35,6 +36,8 @@ export interface RoomOptions {
   chat: ChatOptions;
   /** Rooms up to this many peers also get the participant list. */
   participantListMax: number;
+  /** Node-wide bans of this room (they outlive the room); default: bans that die with it. */
+  bans?: RoomBans;
 }
 
 export interface ChatOptions {
@@ -51,8 +54,6 @@ interface RoomEvents {
   /** A peer joined or left (metrics, admin). */
   peerschanged: [];
 }
-
-const MAX_TRANSPORTS_PER_PEER = 4;
 
 /**
  * A room: its peers, its four publisher slots and its media. Requests arrive
@@ -72,7 +73,7 @@ export class Room extends EventEmitter<RoomEvents> {
   private presenceVersion = 0;
   private lastPresenceSent = -1;
   readonly chat: ChatLog;
-  private readonly bans = new Set<string>();
+  private readonly bans: RoomBans;
   private closedFlag = false;
 
   constructor(private readonly opts: RoomOptions) {
@@ -80,6 +81,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.id = opts.id;
     this.topic = `room/${opts.id}`;
     this.chat = new ChatLog(opts.chat.history);
+    this.bans = opts.bans ?? localBans();
     opts.media.on('routerlost', (rr, wasOrigin) => this.onRouterLost(rr, wasOrigin));
     opts.media.on('dominantspeaker', (producerId) => this.onDominantSpeaker(producerId));
     opts.media.on('volumes', (levels) => this.onVolumes(levels));
@@ -124,6 +126,10 @@ export class Room extends EventEmitter<RoomEvents> {
     const caps = await this.media.rtpCapabilities;
     // Re-checked after the await: two tabs joining at once must not both get in.
     this.claimToken(peer, opts.takeOver === true);
+    if (this.closedFlag || this.media.closed) throw new ProtocolError('invalid-state', 'room is closing; join again');
+    if (peer.closed) throw new ProtocolError('invalid-state', 'you left the room');
+    peer.attachMedia(this.media.createPeerMedia(peer.id));
+    peer.media.on('producerlost', (producerId) => this.onProducerLost(peer, producerId));
     if (peer.role === 'viewer' && this.impersonates(peer.name)) peer.name = `Viewer ${Math.floor(Math.random() * 9000 + 1000)}`;
     this.peers.set(peer.id, peer);
     if (peer.canPublish) this.hosts.add(peer);
@@ -173,7 +179,7 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   isBanned(keys: string[]): boolean {
-    return keys.some((k) => this.bans.has(k));
+    return this.bans.isBanned(keys);
   }
 
   leave(peer: Peer): void {
@@ -181,7 +187,6 @@ export class Room extends EventEmitter<RoomEvents> {
     this.peers.delete(peer.id);
     this.hosts.delete(peer);
     this.leaveStage(peer);
-    if (peer.recvRouter) this.media.release(peer.recvRouter);
     peer.close();
     this.scheduleViewerCount();
     this.emit('peerschanged');
@@ -209,35 +214,8 @@ export class Room extends EventEmitter<RoomEvents> {
   // ---- transports ------------------------------------------------------------
 
   async createTransport(peer: Peer, { direction }: ParsedRequestData<'createTransport'>): Promise<TransportInfo> {
-    if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) {
-      throw new ProtocolError('invalid-state', `at most ${MAX_TRANSPORTS_PER_PEER} transports per peer; close one first`);
-    }
     if (direction === 'send' && !peer.canPublish) throw new ProtocolError('forbidden', 'your access token does not allow publishing');
-    let rr: RoomRouter;
-    if (direction === 'send') {
-      rr = await this.media.origin();
-    } else {
-      peer.recvRouter ??= await this.media.placeViewer();
-      rr = peer.recvRouter;
-    }
-    if (peer.closed) throw new ProtocolError('invalid-state', 'peer left');
-    const transport = await rr.router.createWebRtcTransport({
-      webRtcServer: rr.worker.webRtcServer,
-      enableUdp: true,
-      enableTcp: true,
-      preferUdp: true,
-      initialAvailableOutgoingBitrate: 1_000_000,
-      appData: { peerId: peer.id, direction },
-    });
-    if (peer.closed) {
-      transport.close();
-      throw new ProtocolError('invalid-state', 'peer left');
-    }
-    if (direction === 'send') await transport.setMaxIncomingBitrate(4_000_000).catch(() => undefined);
-    peer.transports.set(transport.id, { transport, rr, direction });
-    transport.observer.once('close', () => peer.transports.delete(transport.id));
-    // mediasoup closes a dead worker's transports before the router reports the loss: remember it.
-    transport.on('routerclose', () => (peer.mediaLost = true));
+    const transport = await peer.media.createTransport(direction);
     return {
       transportId: transport.id,
       iceParameters: transport.iceParameters,
@@ -247,13 +225,11 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   async connectTransport(peer: Peer, { transportId, dtlsParameters }: ParsedRequestData<'connectTransport'>): Promise<void> {
-    const { transport } = this.transportOf(peer, transportId);
-    await mediasoupCall(() => transport.connect({ dtlsParameters: dtlsParameters as ms.DtlsParameters }));
+    await peer.media.connect(transportId, dtlsParameters as ms.DtlsParameters);
   }
 
   async restartIce(peer: Peer, { transportId }: ParsedRequestData<'restartIce'>): Promise<{ iceParameters: unknown }> {
-    const { transport } = this.transportOf(peer, transportId);
-    return { iceParameters: await transport.restartIce() };
+    return { iceParameters: await peer.media.restartIce(transportId) };
   }
 
   // ---- publishing --------------------------------------------------------------
@@ -262,10 +238,7 @@ export class Room extends EventEmitter<RoomEvents> {
     if (!peer.canPublish) throw new ProtocolError('forbidden', 'your access token does not allow publishing');
     const expectedKind = req.source === 'camera' ? 'video' : 'audio';
     if (req.kind !== expectedKind) throw new ProtocolError('bad-request', `source "${req.source}" must be ${expectedKind}`);
-    for (const p of peer.producers.values()) {
-      if (p.source === req.source) throw new ProtocolError('invalid-state', `you already publish a ${req.source}; close it first`);
-    }
-    const t = this.transportOf(peer, req.transportId);
+    const t = peer.media.transport(req.transportId);
     if (t.direction !== 'send') throw new ProtocolError('bad-request', 'produce needs a send transport');
     const producer = await this.produceOn(peer, t.transport, { kind: req.kind, rtpParameters: req.rtpParameters as ms.RtpParameters, source: req.source });
     return { producerId: producer.id };
@@ -277,42 +250,38 @@ export class Room extends EventEmitter<RoomEvents> {
    * server-side RTP ingest (rooms/probes.ts). Viewers get `newProducer`.
    */
   async produceOn(peer: Peer, transport: ms.Transport, req: { kind: ms.MediaKind; rtpParameters: ms.RtpParameters; source: MediaSource }): Promise<ms.Producer> {
+    const unit = peer.media;
     this.takeStageSlot(peer);
-
-    const producer = await mediasoupCall(() =>
-      transport.produce({
-        kind: req.kind,
-        rtpParameters: req.rtpParameters,
-        keyFrameRequestDelay: this.opts.keyFrameRequestDelayMs,
-        appData: { peerId: peer.id, source: req.source },
-      }),
-    ).catch((err: unknown) => {
-      if (peer.producers.size === 0) this.leaveStage(peer);
+    let producer: ms.Producer;
+    try {
+      producer = await unit.produce(transport, { ...req, keyFrameRequestDelay: this.opts.keyFrameRequestDelayMs, paused: req.kind === 'audio' && peer.audioLocked });
+    } catch (err) {
+      if (peer.producers.size === 0 && unit.producing === 0) this.leaveStage(peer);
       throw err;
-    });
-    peer.producers.set(producer.id, { producer, source: req.source });
-    if (req.kind === 'audio' && peer.audioLocked) await producer.pause();
-    // Worker death closes the transport: keep the stage slot, the client re-produces after mediaReset.
-    producer.on('transportclose', () => this.forgetProducer(peer, producer, false));
-    await this.media.addProducer(producer);
-    if (producer.closed) throw new ProtocolError('invalid-state', 'producer closed while starting');
+    }
+    // Re-checked after the await: the peer may have left, or given up its slot meanwhile.
+    if (peer.closed || !peer.onStage || producer.closed) {
+      if (!producer.closed) unit.closeProducer(producer.id);
+      if (peer.producers.size === 0 && unit.producing === 0) this.leaveStage(peer);
+      throw new ProtocolError('invalid-state', 'you left the stage while this producer was starting');
+    }
     this.broadcast('newProducer', producerInfo(peer, producer.id, req.source, producer));
     return producer;
   }
 
   closeProducer(peer: Peer, { producerId }: ParsedRequestData<'closeProducer'>): void {
-    const { producer } = this.producerOf(peer, producerId);
-    producer.close();
-    this.forgetProducer(peer, producer, true);
+    peer.media.closeProducer(producerId);
+    this.broadcast('producerClosed', { producerId, peerId: peer.id });
+    // A produce still starting keeps the slot; if it fails, produceOn gives the slot back.
+    if (peer.producers.size === 0 && peer.media.producing === 0) this.leaveStage(peer);
   }
 
   async setProducerPaused(peer: Peer, producerId: string, paused: boolean): Promise<void> {
-    const { producer } = this.producerOf(peer, producerId);
+    const { producer } = peer.media.producer(producerId);
     if (!paused && producer.kind === 'audio' && peer.audioLocked) {
       throw new ProtocolError('forbidden', 'a moderator muted your microphone; it stays muted');
     }
-    if (paused) await producer.pause();
-    else await producer.resume();
+    await peer.media.request(paused ? producer.pause() : producer.resume(), paused ? 'pauseProducer' : 'resumeProducer');
     this.broadcast(paused ? 'producerPaused' : 'producerResumed', { producerId, peerId: peer.id });
   }
 
@@ -347,11 +316,7 @@ export class Room extends EventEmitter<RoomEvents> {
 
   private leaveStage(peer: Peer): void {
     if (!peer.onStage) return;
-    for (const [id, { producer }] of peer.producers) {
-      producer.close();
-      peer.producers.delete(id);
-      this.broadcast('producerClosed', { producerId: id, peerId: peer.id });
-    }
+    for (const id of peer.closed ? [] : peer.media.closeProducers()) this.broadcast('producerClosed', { producerId: id, peerId: peer.id });
     const wasFull = this.stage.size >= MAX_PUBLISHERS;
     peer.onStage = false;
     this.stage.delete(peer);
@@ -364,10 +329,9 @@ export class Room extends EventEmitter<RoomEvents> {
     }
   }
 
-  private forgetProducer(peer: Peer, producer: ms.Producer, releaseSlotIfLast: boolean): void {
-    if (!peer.producers.delete(producer.id)) return;
-    this.broadcast('producerClosed', { producerId: producer.id, peerId: peer.id });
-    if (releaseSlotIfLast && peer.producers.size === 0) this.leaveStage(peer);
+  /** A producer closed with its transport (worker death, ingest stopped): the stage slot is kept, the client re-produces after mediaReset. */
+  private onProducerLost(peer: Peer, producerId: string): void {
+    this.broadcast('producerClosed', { producerId, peerId: peer.id });
   }
 
   // ---- consuming ---------------------------------------------------------------
@@ -380,20 +344,8 @@ export class Room extends EventEmitter<RoomEvents> {
     if (!peer.rtpCapabilities) throw new ProtocolError('invalid-state', 'send setRtpCapabilities before consume');
     const owner = this.findProducerOwner(producerId);
     if (!owner) throw new ProtocolError('not-found', `no producer ${producerId} in this room`);
-    const recv = [...peer.transports.values()].find((t) => t.direction === 'recv');
-    if (!recv) throw new ProtocolError('invalid-state', 'create a recv transport before consume');
     if (owner.peer === peer) throw new ProtocolError('bad-request', 'you cannot consume your own producer');
-    if (!recv.rr.router.canConsume({ producerId, rtpCapabilities: peer.rtpCapabilities })) {
-      throw new ProtocolError('bad-request', 'your device cannot receive this producer (codec mismatch)');
-    }
-    for (const c of peer.consumers.values()) {
-      if (c.producerId === producerId && !c.closed) throw new ProtocolError('invalid-state', `already consuming ${producerId}`);
-    }
-    const consumer = await mediasoupCall(() =>
-      recv.transport.consume({ producerId, rtpCapabilities: peer.rtpCapabilities!, paused: true, appData: { peerId: peer.id } }),
-    );
-    peer.consumers.set(consumer.id, consumer);
-    consumer.observer.once('close', () => peer.consumers.delete(consumer.id));
+    const consumer = await peer.media.consume(producerId, peer.rtpCapabilities);
     consumer.on('producerclose', () => peer.notify('consumerClosed', { consumerId: consumer.id, producerId }));
     consumer.on('layerschange', (layers) =>
       peer.notify('consumerLayersChanged', {
@@ -414,20 +366,19 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   async setConsumerPaused(peer: Peer, consumerId: string, paused: boolean): Promise<void> {
-    const consumer = this.consumerOf(peer, consumerId);
-    if (paused) await consumer.pause();
-    else await consumer.resume();
+    const consumer = peer.media.consumer(consumerId);
+    await peer.media.request(paused ? consumer.pause() : consumer.resume(), paused ? 'pauseConsumer' : 'resumeConsumer');
   }
 
   async setPreferredLayers(peer: Peer, { consumerId, spatialLayer, temporalLayer }: ParsedRequestData<'setPreferredLayers'>): Promise<void> {
-    const consumer = this.consumerOf(peer, consumerId);
+    const consumer = peer.media.consumer(consumerId);
     if (consumer.type !== 'simulcast' && consumer.type !== 'svc') return;
-    await consumer.setPreferredLayers(temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer });
+    await peer.media.request(consumer.setPreferredLayers(temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer }), 'setPreferredLayers');
   }
 
   async requestKeyFrame(peer: Peer, { consumerId }: ParsedRequestData<'requestKeyFrame'>): Promise<void> {
     // Rate-limited towards the broadcaster by the producer's keyFrameRequestDelay.
-    await this.consumerOf(peer, consumerId).requestKeyFrame();
+    await peer.media.request(peer.media.consumer(consumerId).requestKeyFrame(), 'requestKeyFrame');
   }
 
   // ---- chat and moderation -------------------------------------------------------
@@ -469,7 +420,7 @@ export class Room extends EventEmitter<RoomEvents> {
       if (target === by) throw new ProtocolError('bad-request', 'you cannot remove yourself; leave instead');
       if (target.role === 'admin' || (target.isModerator && by.role !== 'admin')) throw new ProtocolError('forbidden', 'only an admin can remove a broadcaster');
     }
-    if (opts.ban) for (const k of target.banKeys) this.bans.add(k);
+    if (opts.ban) this.bans.ban(target.banKeys);
     const reason = opts.reason ?? (opts.ban ? 'banned from this room' : 'removed from this room');
     this.log.info({ target: peerId, by: by?.id ?? 'admin-api', ban: Boolean(opts.ban) }, 'peer removed');
     target.notify('closing', { reason, code: opts.ban ? 'banned' : 'kicked' });
@@ -483,24 +434,6 @@ export class Room extends EventEmitter<RoomEvents> {
 
   // ---- lookups -----------------------------------------------------------------
 
-  private transportOf(peer: Peer, transportId: string) {
-    const t = peer.transports.get(transportId);
-    if (!t) throw new ProtocolError('not-found', `no transport ${transportId} of yours`);
-    return t;
-  }
-
-  private producerOf(peer: Peer, producerId: string) {
-    const p = peer.producers.get(producerId);
-    if (!p) throw new ProtocolError('not-found', `no producer ${producerId} of yours`);
-    return p;
-  }
-
-  private consumerOf(peer: Peer, consumerId: string): ms.Consumer {
-    const c = peer.consumers.get(consumerId);
-    if (!c) throw new ProtocolError('not-found', `no consumer ${consumerId} of yours`);
-    return c;
-  }
-
   private findProducerOwner(producerId: string): { peer: Peer; producer: ms.Producer } | undefined {
     for (const peer of this.stage) {
       const p = peer.producers.get(producerId);
@@ -513,15 +446,10 @@ export class Room extends EventEmitter<RoomEvents> {
 
   private onRouterLost(rr: RoomRouter, wasOrigin: boolean): void {
     for (const peer of this.peers.values()) {
-      const affected = peer.mediaLost || peer.recvRouter === rr || [...peer.transports.values()].some((t) => t.rr === rr);
-      if (!affected) continue;
-      peer.mediaLost = false;
+      if (!peer.media.affectedBy(rr)) continue;
       // The client rebuilds all of its media after a reset: drop the server side of it too,
       // so no transport or consumer outlives its client twin.
-      peer.forgetMediaOn(rr);
-      if (peer.recvRouter) this.media.release(peer.recvRouter);
-      peer.recvRouter = undefined;
-      peer.closeMedia();
+      peer.media.reset();
       peer.notify('mediaReset', { reason: wasOrigin ? 'the room’s media server restarted' : 'your media server restarted' });
     }
     this.log.warn({ worker: rr.workerIndex, wasOrigin }, 'media reset sent to affected peers');
@@ -582,14 +510,8 @@ function producerInfos(peer: Peer): ProducerInfo[] {
   return [...peer.producers.values()].filter((p) => !p.producer.closed).map((p) => producerInfo(peer, p.producer.id, p.source, p.producer));
 }
 
-/** mediasoup throws TypeError for invalid parameters: that is the client's fault, not ours. */
-async function mediasoupCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof TypeError || (err as Error)?.name === 'UnsupportedError') {
-      throw new ProtocolError('bad-request', (err as Error).message);
-    }
-    throw err;
-  }
+/** Bans held by the room alone (a room built without the node's ban list, as in unit tests). */
+function localBans(): RoomBans {
+  const keys = new Set<string>();
+  return { ban: (ks) => ks.forEach((k) => keys.add(k)), isBanned: (ks) => ks.some((k) => keys.has(k)) };
 }

@@ -6,6 +6,8 @@ import type { WorkerPool } from '../media/workerPool.js';
 import type { ResponseData, Role } from '../protocol/messages.js';
 import { Peer, type PeerLink } from './peer.js';
 import { Room, type ChatOptions } from './room.js';
+import { ProtocolError } from '../protocol/messages.js';
+import { BanList } from '../moderation/banList.js';
 
 export interface RoomManagerOptions {
   pool: WorkerPool;
@@ -18,6 +20,12 @@ export interface RoomManagerOptions {
   emptyRoomGraceMs: number;
   chat: ChatOptions;
   participantListMax: number;
+  /** Node-wide bans (they outlive rooms); default: a list whose bans last an hour. */
+  bans?: BanList;
+  /** Rooms open at once, in total and created per client address (the address that joined first). */
+  roomLimits?: { total: number; perAddress: number };
+  /** A limit refused a room (metrics). */
+  onRoomRefused?: (limit: 'total' | 'per-address') => void;
 }
 
 interface RoomManagerEvents {
@@ -29,18 +37,36 @@ interface RoomManagerEvents {
 export class RoomManager extends EventEmitter<RoomManagerEvents> {
   readonly rooms = new Map<string, Room>();
   private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
+  readonly bans: BanList;
+  /** Open rooms per address that created them. */
+  private readonly createdPerAddress = new Map<string, number>();
 
   constructor(private readonly opts: RoomManagerOptions) {
     super();
+    this.bans = opts.bans ?? new BanList(3600_000);
   }
 
   get(id: string): Room | undefined {
     return this.rooms.get(id);
   }
 
-  getOrCreate(id: string): Room {
+  /**
+   * The open room `id`, or a new one. `address` is the client that asks: one address may
+   * hold at most `roomLimits.perAddress` rooms it created, and the node `roomLimits.total`
+   * (each room costs a router and observers), refused with `rate-limited`.
+   */
+  getOrCreate(id: string, address?: string): Room {
     const existing = this.rooms.get(id);
     if (existing && !existing.closed) return existing;
+    const limits = this.opts.roomLimits;
+    if (limits && this.rooms.size >= limits.total) {
+      this.opts.onRoomRefused?.('total');
+      throw new ProtocolError('rate-limited', 'this server has as many rooms open as it allows; join an existing room or try later');
+    }
+    if (limits && address !== undefined && (this.createdPerAddress.get(address) ?? 0) >= limits.perAddress) {
+      this.opts.onRoomRefused?.('per-address');
+      throw new ProtocolError('rate-limited', `your address already opened ${limits.perAddress} rooms; join an existing room or wait until one closes`);
+    }
     const log = this.opts.log.child({ room: id });
     const media = new RoomMedia({ pool: this.opts.pool, log, maxViewersPerRouter: this.opts.maxViewersPerRouter });
     const room = new Room({
@@ -52,12 +78,19 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
       presenceIntervalMs: this.opts.presenceIntervalMs,
       chat: this.opts.chat,
       participantListMax: this.opts.participantListMax,
+      bans: this.bans.forRoom(id),
     });
+    if (address !== undefined) this.createdPerAddress.set(address, (this.createdPerAddress.get(address) ?? 0) + 1);
     room.on('empty', () => this.scheduleClose(room));
     room.on('close', () => {
       clearTimeout(this.emptyTimers.get(id));
       this.emptyTimers.delete(id);
       if (this.rooms.get(id) === room) this.rooms.delete(id);
+      if (address !== undefined) {
+        const n = (this.createdPerAddress.get(address) ?? 1) - 1;
+        if (n > 0) this.createdPerAddress.set(address, n);
+        else this.createdPerAddress.delete(address);
+      }
       this.emit('roomclosed', room);
     });
     this.rooms.set(id, room);
@@ -77,8 +110,10 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
     chatEpoch?: string | undefined;
     tokenId?: string | undefined;
     takeOver?: boolean | undefined;
+    /** The client's address: counts the rooms it creates. */
+    address?: string | undefined;
   }): Promise<{ room: Room; peer: Peer; response: ResponseData['join'] }> {
-    const room = this.getOrCreate(args.roomId);
+    const room = this.getOrCreate(args.roomId, args.address);
     clearTimeout(this.emptyTimers.get(room.id));
     this.emptyTimers.delete(room.id);
     const id = randomUUID();
@@ -95,7 +130,7 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
 
   /** Checked at upgrade, so a banned client is refused before it opens a socket. */
   isBanned(roomId: string, keys: string[]): boolean {
-    return this.rooms.get(roomId)?.isBanned(keys) ?? false;
+    return this.bans.isBanned(roomId, keys);
   }
 
   /** The node shuts down: clients are told `closing` code `shutdown`, which they retry (unlike an admin's room close). */

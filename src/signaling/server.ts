@@ -10,6 +10,10 @@ import { TokenBucket } from '../util/tokenBucket.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from './uws.js';
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import { loadUws } from './uws.js';
+import { clientAddress, trustFunction, type TrustProxy } from '../http/clientAddress.js';
+import { fitCloseReason } from './closeReason.js';
+import { visibleName } from '../protocol/names.js';
+import type { AddressLimits } from './addressLimits.js';
 
 export interface SignalingOptions {
   rooms: RoomManager;
@@ -25,12 +29,18 @@ export interface SignalingOptions {
   metrics: Metrics;
   /** Unsent bytes a client may accumulate before it is dropped as too slow. */
   maxBufferBytes?: number;
+  /** Which proxies' X-Forwarded-For to believe for the client address (TRUST_PROXY, as for HTTP). */
+  trustProxy?: TrustProxy;
+  /** Connections and chat budget per client address (shared with the access policy). */
+  addressLimits: AddressLimits;
+  /** Chat messages per second and burst of one connection, across its joins. */
+  chatRate: { perSecond: number; burst: number };
 }
 
 /** A guest broadcaster link lasts one show unless the request says otherwise. */
 const GUEST_LINK_TTL_SECONDS = 4 * 3600;
 
-const STATUS = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 503: '503 Service Unavailable' } as const;
+const STATUS = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 429: '429 Too Many Requests', 503: '503 Service Unavailable' } as const;
 
 export interface ConnData {
   grant: AccessGrant;
@@ -40,6 +50,10 @@ export interface ConnData {
   peer: Peer | undefined;
   room: Room | undefined;
   bucket: TokenBucket;
+  /** Chat budget of this connection: it outlives joins, so leave + join does not refill it. */
+  chatBucket: TokenBucket;
+  /** The peer whose first frame was reported (once per peer). */
+  firstFrameOf: string | undefined;
   banKeys: string[];
   droppedSlow?: boolean;
 }
@@ -58,6 +72,8 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
   const maxBuffer = opts.maxBufferBytes ?? 512 * 1024;
   const conns = new Set<Ws>();
   const access = opts.access;
+  const limits = opts.addressLimits;
+  const trust = trustFunction(opts.trustProxy ?? false);
 
   // Slow readers: uWS buffers what a client has not read yet. Once a client is
   // past the bound it is dropped with a reason, so one stalled viewer cannot
@@ -108,13 +124,18 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
         case 'join': {
           if (conn.peer || conn.joining) throw new ProtocolError('already-joined', 'this connection already joined');
           if (opts.isDraining()) throw new ProtocolError('draining', 'this node is shutting down; reconnect shortly');
+          // A token's name wins; a name the person typed must show something (not U+3164 alone).
+          const typed = conn.grant.name === undefined ? req.data.name : undefined;
+          const asked = typed === undefined ? undefined : visibleName(typed);
+          if (typed !== undefined && asked === undefined) throw new ProtocolError('bad-request', 'your name has no visible characters; choose another');
           conn.joining = true;
-          const name = conn.grant.name ?? req.data.name ?? `Viewer ${Math.floor(Math.random() * 9000 + 1000)}`;
+          const name = conn.grant.name ?? asked ?? `Viewer ${Math.floor(Math.random() * 9000 + 1000)}`;
           const joined = await opts.rooms
             .join({
               roomId: conn.grant.room,
               role: conn.grant.role,
               name,
+              address: conn.remote,
               banKeys: conn.banKeys,
               chatSince: req.data.chatSince,
               chatEpoch: req.data.chatEpoch,
@@ -125,7 +146,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
                   if (!conn.closed) ws.cork(() => ws.send(m));
                 },
                 close: (code, reason) => {
-                  if (!conn.closed) ws.end(code, reason);
+                  if (!conn.closed) ws.end(code, fitCloseReason(reason));
                 },
               },
             })
@@ -147,7 +168,11 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
         }
         case 'reportFirstFrame': {
           if (!conn.peer) throw new ProtocolError('not-joined', 'join first');
-          opts.metrics.firstFrame(req.data.milliseconds / 1000);
+          // Once per participant: one client cannot fill the histogram.
+          if (conn.firstFrameOf !== conn.peer.id) {
+            conn.firstFrameOf = conn.peer.id;
+            opts.metrics.firstFrame(req.data.milliseconds / 1000);
+          }
           return reply(ws, req.id, { ok: true, data: {} });
         }
         case 'mintGuestLink': {
@@ -160,6 +185,9 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
         }
         default: {
           if (!conn.peer || !conn.room) throw new ProtocolError('not-joined', 'join first');
+          if (req.method === 'chatSend' && !conn.peer.isModerator && !(conn.chatBucket.take() && limits.takeChat(conn.remote))) {
+            throw new ProtocolError('rate-limited', 'you are sending messages too fast; wait a moment');
+          }
           const data = await handleRoomRequest(conn.room, conn.peer, req);
           if (req.method === 'chatSend') {
             opts.metrics.chatMessage('in');
@@ -201,7 +229,9 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
-      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      // The client's address as Fastify's req.ip gives it (same TRUST_PROXY rule): bans and
+      // limits per address must not take a proxy for the client, nor believe a client's header.
+      const remote = clientAddress(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for') || undefined, trust);
       let aborted = false;
       res.onAborted(() => (aborted = true));
 
@@ -213,6 +243,11 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
       authorise({ room: query.get('room'), token: query.get('token'), remote }, access)
         .then((grant) => {
           if (aborted) return;
+          // Counted here, synchronously with the upgrade: concurrent upgrades cannot all pass the check.
+          if (!limits.openConnection(remote)) {
+            opts.metrics.limitRefused('ws-connections-per-address');
+            return refuse(STATUS[429], 'too-many-connections', 'Too many connections from your network address; close other tabs of this site and try again.');
+          }
           const data: ConnData = {
             grant,
             remote,
@@ -221,12 +256,17 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
             peer: undefined,
             room: undefined,
             bucket: new TokenBucket(rate.perSecond, rate.burst),
+            chatBucket: new TokenBucket(opts.chatRate.perSecond, opts.chatRate.burst),
+            firstFrameOf: undefined,
             banKeys: grant.banKeys,
           };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         })
         .catch((err: unknown) => {
-          if (err instanceof AccessRefused) return refuse(STATUS[err.status], err.code, err.message);
+          if (err instanceof AccessRefused) {
+            if (err.code === 'too-many-connections') opts.metrics.limitRefused('ws-connections-per-address');
+            return refuse(STATUS[err.status], err.code, err.message);
+          }
           log.error({ err }, 'upgrade failed');
           refuse('500 Internal Server Error', 'internal', 'internal error');
         });
@@ -239,7 +279,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
 
     message: (ws: Ws, message: ArrayBuffer, isBinary: boolean) => {
       const conn = ws.getUserData();
-      if (!conn.bucket.take()) return fail(ws, null, new ProtocolError('rate-limited', 'too many requests; slow down'));
+      if (!conn.bucket.take()) return fail(ws, peekRequestId(message), new ProtocolError('rate-limited', 'too many requests; slow down'));
       if (isBinary) return fail(ws, null, new ProtocolError('bad-request', 'binary frames are not part of the protocol'));
       let raw: unknown;
       try {
@@ -261,6 +301,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
       opts.metrics.wsConnection(-1);
       const conn = ws.getUserData();
       conn.closed = true;
+      limits.closeConnection(conn.remote);
       leave(ws);
     },
   };
@@ -271,4 +312,15 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
     // An SNI domain of a TLS app has its own routes; sockets on every domain share the topics.
     mount: (domain) => void domain.ws<ConnData>('/ws', behavior),
   };
+}
+
+/**
+ * The request id of a frame, read from its first bytes without parsing it (clients write
+ * `{"type":"request","id":N,…`): a refused request is answered with its id, so the client
+ * does not wait out its timeout, and refusing stays cheap. null when not found there.
+ */
+export function peekRequestId(frame: ArrayBuffer): number | null {
+  const head = Buffer.from(frame, 0, Math.min(frame.byteLength, 64)).toString('latin1');
+  const m = /"id"\s*:\s*(\d{1,15})\s*[,}]/.exec(head);
+  return m ? Number(m[1]) : null;
 }

@@ -17,11 +17,11 @@ const refusal = (p: Promise<unknown>) =>
   );
 
 describe('authorise', () => {
-  it('admits a publisher token for its room and keys bans by token', async () => {
+  it('admits a publisher token for its room and keys bans by token and address', async () => {
     const token = await tokens.mint({ role: 'publisher', room: 'stage', name: 'Ann', ttlSeconds: 60 });
     const g = await authorise({ room: 'stage', token, remote: '10.0.0.1' }, policy());
     expect(g).toMatchObject({ role: 'publisher', room: 'stage', name: 'Ann' });
-    expect(g.banKeys).toEqual([`tok:${g.tokenId}`]);
+    expect(g.banKeys).toEqual([`tok:${g.tokenId}`, 'ip:10.0.0.1']);
   });
 
   it('admits anonymous viewers by address when allowed', async () => {

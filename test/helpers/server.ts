@@ -20,6 +20,9 @@ export async function startTestNode(env: Record<string, string> = {}): Promise<F
     TOKEN_SECRET: 'test-secret-test-secret-test-secret-0123',
     // No STUN server on loopback tests: host candidates only.
     STUN_URLS: 'stun:127.0.0.1:9',
+    // Every test client connects from 127.0.0.1: a suite is one very busy address.
+    WS_MAX_CONNECTIONS_PER_ADDRESS: '10000',
+    ROOMS_PER_ADDRESS: '10000',
     ...env,
   });
   // e2e (vitest.config.ts sets FOURCAST_TEST_PAGES) serves the checked build, like `npm start`;

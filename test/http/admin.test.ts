@@ -52,7 +52,7 @@ function fakes() {
     deleteChat: vi.fn(),
   };
   const roomMap = new Map<string, unknown>([['stage-1', room]]);
-  const rooms = { rooms: roomMap, get: (id: string) => roomMap.get(id) };
+  const rooms = { rooms: roomMap, get: (id: string) => roomMap.get(id), bans: { clear: vi.fn(() => 2) } };
   const worker = (index: number) => ({
     index,
     pid: 1000 + index,
@@ -111,6 +111,7 @@ const routes: (InjectOptions & { method: string; url: string })[] = [
   { method: 'POST', url: '/admin/rooms/stage-1/peers/vera/kick', payload: { reason: 'spam' } },
   { method: 'POST', url: '/admin/rooms/stage-1/peers/vera/ban', payload: { reason: 'spam' } },
   { method: 'POST', url: '/admin/rooms/stage-1/peers/host/mute' },
+  { method: 'DELETE', url: '/admin/rooms/stage-1/bans' },
   { method: 'DELETE', url: '/admin/rooms/stage-1/chat' },
   { method: 'DELETE', url: '/admin/rooms/stage-1/chat/msg-1' },
   { method: 'GET', url: '/admin/workers' },
@@ -127,14 +128,14 @@ describe('admin routes: bearer token', () => {
   ];
 
   it.each(badHeaders)('refuses every route with %s: 401 JSON, nothing changed', async (_what, headers) => {
-    const { room, pool, mintSpy } = await build({});
+    const { room, rooms, pool, mintSpy } = await build({});
     for (const r of routes) {
       const res = await app!.inject({ ...r, headers } as InjectOptions);
       expect(res.statusCode, `${r.method} ${r.url}`).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Bearer realm="admin"');
       expect(res.json()).toEqual({ error: 'unauthorized', message: expect.stringContaining('ADMIN_TOKEN') });
     }
-    for (const fn of [room.close, room.kick, room.mute, room.clearChat, room.deleteChat]) expect(fn).not.toHaveBeenCalled();
+    for (const fn of [room.close, room.kick, room.mute, room.clearChat, room.deleteChat, rooms.bans.clear]) expect(fn).not.toHaveBeenCalled();
     for (const w of pool.workers) expect(w.worker.getResourceUsage).not.toHaveBeenCalled();
     expect(mintSpy).not.toHaveBeenCalled();
   });
@@ -203,7 +204,8 @@ describe('admin routes: behaviour', () => {
 
   it('answers 404 not-found for an unknown room or peer, and 400 for a malformed room id', async () => {
     const { room } = await build({});
-    for (const r of routes.filter((x) => x.url.includes('stage-1'))) {
+    // Bans outlive rooms: lifting them is the one room route that needs no open room (tested below).
+    for (const r of routes.filter((x) => x.url.includes('stage-1') && !x.url.endsWith('/bans'))) {
       const res = await call({ ...r, url: r.url.replace('stage-1', 'nowhere') } as InjectOptions);
       expect(res.statusCode, r.url).toBe(404);
       expect(res.json()).toEqual({ error: 'not-found', message: expect.stringContaining('nowhere') });
@@ -215,6 +217,14 @@ describe('admin routes: behaviour', () => {
     const bad = await call({ url: '/admin/rooms/bad%20room' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toEqual({ error: 'bad-request', message: expect.stringMatching(/^params\/room /) });
+  });
+
+  it('lifts the bans of a room that is no longer open', async () => {
+    const { rooms } = await build({});
+    const res = await call({ method: 'DELETE', url: '/admin/rooms/closed-room/bans' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ room: 'closed-room', lifted: 2 });
+    expect(rooms.bans.clear).toHaveBeenCalledWith('closed-room');
   });
 
   it('maps the room layer’s ProtocolError codes to HTTP statuses', async () => {
@@ -402,6 +412,7 @@ describe('GET /openapi.json', () => {
       ['post', '/admin/rooms/:room/peers/:peerId/kick'],
       ['post', '/admin/rooms/:room/peers/:peerId/ban'],
       ['post', '/admin/rooms/:room/peers/:peerId/mute'],
+      ['delete', '/admin/rooms/:room/bans'],
       ['delete', '/admin/rooms/:room/chat'],
       ['delete', '/admin/rooms/:room/chat/:messageId'],
       ['get', '/admin/workers'],

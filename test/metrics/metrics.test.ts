@@ -113,6 +113,7 @@ describe('Metrics (names, types, labels)', () => {
     fourcast_turn_requests_total: 'counter',
     fourcast_worker_deaths_total: 'counter',
     fourcast_protocol_errors_total: 'counter',
+    fourcast_limit_refusals_total: 'counter',
     fourcast_rooms: 'gauge',
     fourcast_peers: 'gauge',
     fourcast_publishers: 'gauge',
@@ -146,7 +147,7 @@ describe('Metrics (names, types, labels)', () => {
     const m = new Metrics();
     m.chatDropped('rate-limited');
     m.firstFrame(1);
-    const allowed = new Set(['direction', 'reason', 'provider', 'outcome', 'code', 'role', 'kind', 'worker', 'mode', 'le']);
+    const allowed = new Set(['direction', 'reason', 'provider', 'outcome', 'code', 'role', 'kind', 'worker', 'mode', 'le', 'limit']);
     for (const s of samples(await m.text()).filter((x) => x.name.startsWith('fourcast_'))) {
       for (const l of s.labels) expect(allowed, `${s.name} label ${l}`).toContain(l);
     }
@@ -184,6 +185,7 @@ describe('Metrics (names, types, labels)', () => {
     m.turnOutcome('stun', 'ok');
     m.workerDeath();
     m.protocolError('internal');
+    m.limitRefused('rooms-per-address');
     const r = promtool(['check', 'metrics'], await m.text());
     expect(r.output).toBe('');
     expect(r.status).toBe(0);
