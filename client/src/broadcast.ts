@@ -386,6 +386,8 @@ async function main(): Promise<void> {
   }
   b.signaling.onOpen = () => void join();
   if (b.routerRtpCapabilities) void stage.preload(b.routerRtpCapabilities).catch(() => undefined);
+  // Exposed before the socket opens: tests (and a curious person's console) may look as soon as Go live is enabled.
+  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, state, grid, meter };
   b.signaling.connect();
 
   try {
@@ -397,7 +399,6 @@ async function main(): Promise<void> {
     toast(`Camera/microphone unavailable: ${err instanceof Error ? err.message : String(err)}`);
   }
   render();
-  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, state, grid, meter };
 }
 
 main().catch((err: unknown) => toast(`Fourcast could not start: ${err instanceof Error ? err.message : String(err)}`));

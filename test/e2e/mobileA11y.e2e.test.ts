@@ -92,7 +92,7 @@ describe('phone viewport and accessibility', () => {
       sel.value = 'long';
     });
     await caster.click('#go-live');
-    await caster.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+    await caster.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
 
     const viewer = await open(`${node.urls.http}/watch.html?room=${ROOM}&name=Pat`, PHONE);
     await poll(() => viewer.locator('#stage .tile').getAttribute('data-state').catch(() => null), (s) => s === 'live', 20_000, 'tile live on the phone');
@@ -156,7 +156,7 @@ describe('phone viewport and accessibility', () => {
     const caster = await open(casterUrl);
     await caster.waitForSelector('#go-live:not([disabled])', { timeout: 20_000 });
     await caster.click('#go-live');
-    await caster.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+    await caster.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
     const viewer = await open(`${node.urls.http}/watch.html?room=${ROOM}&name=Sam`);
     await poll(() => viewer.locator('#stage .tile').getAttribute('data-state').catch(() => null), (s) => s === 'live', 20_000, 'tile live');
     await viewer.fill('#chat-input', 'a line so the chat has content');

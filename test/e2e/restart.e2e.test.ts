@@ -98,7 +98,7 @@ describe('pages recover from a server restart (SIGTERM and SIGKILL)', () => {
       const page = await openPage(browser, `${http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, name, log);
       await page.waitForFunction(() => (globalThis as any).fourcast?.state?.joined, null, { timeout: 20_000 });
       await page.click('#go-live');
-      await page.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+      await page.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
       casters.push(page);
     }
     for (let i = 0; i < 2; i++) viewers.push(await openPage(browser, `${http}/watch.html?room=${ROOM}&name=Viewer${i}`, `v${i}`, log));
@@ -115,7 +115,7 @@ describe('pages recover from a server restart (SIGTERM and SIGKILL)', () => {
     for (const p of all()) await poll(() => joined(p), (ok) => ok, Math.max(1000, startedAt + 10_000 - Date.now()), 'page re-joined within 10 s of the server being back');
     const casterIds = (await Promise.all(casters.map(peerIdOf))) as string[];
     for (const [i, c] of casters.entries()) {
-      await c.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+      await c.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
       const others = casterIds.filter((_, j) => j !== i).sort();
       await poll(() => tilePeers(c), (t) => JSON.stringify(t) === JSON.stringify(others), 10_000, 'broadcaster page tiles = the other broadcasters');
     }

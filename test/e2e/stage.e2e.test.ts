@@ -47,7 +47,7 @@ describe('live stage in Chromium', () => {
       const page = await openPage(browser, `${node.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, `pub${i}`, log);
       await page.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
       await page.click('#go-live');
-      await page.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+      await page.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
       publishers.push(page);
     }
     publisherIds = (await Promise.all(publishers.map(peerIdOf))) as string[];

@@ -25,7 +25,7 @@ describe('stage controls in Chromium', () => {
   const goLive = async (p: Page) => {
     await p.waitForSelector('#go-live:not([disabled])', { timeout: 20_000 });
     await p.click('#go-live');
-    await p.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+    await p.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
   };
   const admin = (path: string) => fetch(`${node.urls.http}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
 

@@ -32,7 +32,7 @@ describe('viewer through coturn (relay only)', () => {
     const pub = await openPage(browser, `${node.urls.http}/broadcast.html?room=relay&token=${token}&quality=low`, 'pub', log);
     await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
     await pub.click('#go-live');
-    await pub.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
     const pubId = (await peerIdOf(pub))!;
 
     const viewer: Page = await openPage(browser, `${node.urls.http}/watch.html?room=relay&relay=1`, 'viewer', log);

@@ -80,7 +80,7 @@ describe('worker death', () => {
     await recordNotifications(pub, 'mediaReset');
     origins.set(pub, await timeOrigin(pub));
     await pub.click('#go-live');
-    await pub.waitForFunction(() => (globalThis as any).fourcast.state.live === true, null, { timeout: 20_000 });
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
     pubId = (await peerIdOf(pub))!;
     // The broadcaster's page receives too: with three viewers, four receivers fill
     // two routers of one viewer each and then overflow, two per router.
