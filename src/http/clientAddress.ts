@@ -16,7 +16,7 @@ export function trustFunction(trust: TrustProxy): (addr: string, hop: number) =>
   return proxyAddr.compile(trust);
 }
 
-/** `::ffff:10.0.0.1` → `10.0.0.1`: one spelling per client, as Fastify's `req.ip` gives it. */
+/** `::ffff:198.51.100.1` → `198.51.100.1`: one spelling per client, as Fastify's `req.ip` gives it. */
 export function normaliseAddress(addr: string): string {
   return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(addr) ? addr.slice(7) : addr;
 }

@@ -19,14 +19,14 @@ const refusal = (p: Promise<unknown>) =>
 describe('authorise', () => {
   it('admits a publisher token for its room and keys bans by token and address', async () => {
     const token = await tokens.mint({ role: 'publisher', room: 'stage', name: 'Ann', ttlSeconds: 60 });
-    const g = await authorise({ room: 'stage', token, remote: '10.0.0.1' }, policy());
+    const g = await authorise({ room: 'stage', token, remote: '198.51.100.1' }, policy());
     expect(g).toMatchObject({ role: 'publisher', room: 'stage', name: 'Ann' });
-    expect(g.banKeys).toEqual([`tok:${g.tokenId}`, 'ip:10.0.0.1']);
+    expect(g.banKeys).toEqual([`tok:${g.tokenId}`, 'ip:198.51.100.1']);
   });
 
   it('admits anonymous viewers by address when allowed', async () => {
-    expect(await authorise({ room: 'stage', token: null, remote: '10.0.0.1' }, policy())).toMatchObject({ role: 'viewer', banKeys: ['ip:10.0.0.1'] });
-    expect(await refusal(authorise({ room: 'stage', token: null, remote: '10.0.0.1' }, policy({ allowAnonymousViewers: false })))).toMatchObject({
+    expect(await authorise({ room: 'stage', token: null, remote: '198.51.100.1' }, policy())).toMatchObject({ role: 'viewer', banKeys: ['ip:198.51.100.1'] });
+    expect(await refusal(authorise({ room: 'stage', token: null, remote: '198.51.100.1' }, policy({ allowAnonymousViewers: false })))).toMatchObject({
       status: 401,
       code: 'token-required',
     });

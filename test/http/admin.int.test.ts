@@ -7,16 +7,9 @@ import type { Fourcast } from '../../src/server.js';
 import type { ResponseData } from '../../src/protocol/messages.js';
 import { startTestNode } from '../helpers/server.js';
 import { TestClient } from '../helpers/wsClient.js';
+import { opus } from '../helpers/rtpParameters.js';
 
 const ADMIN = 'admin-token-for-the-int-test-42';
-
-const opus = (ssrc: number) => ({
-  mid: '1',
-  codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: 'x' },
-});
 
 /** Lets in-flight frames arrive before asserting that something did not happen. */
 const settle = () => new Promise((r) => setTimeout(r, 300));

@@ -10,26 +10,26 @@ describe('resolveMediaAddresses', () => {
   });
 
   it('announces the configured address on the configured listen IP', async () => {
-    const r = await resolveMediaAddresses('0.0.0.0', '203.0.113.7', detect('10.0.0.5'));
+    const r = await resolveMediaAddresses('0.0.0.0', '203.0.113.7', detect('198.51.100.5'));
     expect(r).toEqual({ listen: [{ ip: '0.0.0.0', announcedAddress: '203.0.113.7' }], announced: ['203.0.113.7'], detected: false });
   });
 
   it('binds and announces a specific listen IP as it is', async () => {
-    expect(await resolveMediaAddresses('127.0.0.1', undefined, detect('10.0.0.5'))).toEqual({ listen: [{ ip: '127.0.0.1' }], announced: ['127.0.0.1'], detected: false });
+    expect(await resolveMediaAddresses('127.0.0.1', undefined, detect('198.51.100.5'))).toEqual({ listen: [{ ip: '127.0.0.1' }], announced: ['127.0.0.1'], detected: false });
   });
 
   it('on 0.0.0.0 with nothing announced, binds the routed address and loopback, never the wildcard', async () => {
-    const r = await resolveMediaAddresses('0.0.0.0', undefined, detect('192.168.1.20'));
-    expect(r).toEqual({ listen: [{ ip: '192.168.1.20' }, { ip: '127.0.0.1' }], announced: ['192.168.1.20', '127.0.0.1'], detected: true });
+    const r = await resolveMediaAddresses('0.0.0.0', undefined, detect('203.0.113.20'));
+    expect(r).toEqual({ listen: [{ ip: '203.0.113.20' }, { ip: '127.0.0.1' }], announced: ['203.0.113.20', '127.0.0.1'], detected: true });
   });
 
   it('without a default route, falls back to the first external interface (skipping loopback and link-local)', async () => {
     const r = await resolveMediaAddresses(
       '::',
       undefined,
-      detect(undefined, undefined, { lo: [iface('127.0.0.1', 'IPv4', true)], eth0: [iface('fe80::1', 'IPv6'), iface('10.1.2.3', 'IPv4'), iface('2001:db8::5', 'IPv6')] }),
+      detect(undefined, undefined, { lo: [iface('127.0.0.1', 'IPv4', true)], eth0: [iface('fe80::1', 'IPv6'), iface('198.51.100.3', 'IPv4'), iface('2001:db8::5', 'IPv6')] }),
     );
-    expect(r.announced).toEqual(['10.1.2.3', '2001:db8::5', '127.0.0.1', '::1']);
+    expect(r.announced).toEqual(['198.51.100.3', '2001:db8::5', '127.0.0.1', '::1']);
   });
 
   it('on a loopback-only host announces loopback alone', async () => {

@@ -3,14 +3,7 @@ import type { types as ms } from 'mediasoup';
 import { RoomMedia } from '../../src/media/roomMedia.js';
 import type { WorkerPool } from '../../src/media/workerPool.js';
 import { createTestPool, silentLog } from '../helpers/pool.js';
-
-const vp8 = (ssrc: number): ms.RtpParameters => ({
-  mid: '0',
-  codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: `c${ssrc}` },
-});
+import { vp8 } from '../helpers/rtpParameters.js';
 
 describe('PeerMedia: one participant’s mediasoup objects, owned by the room’s media', () => {
   let pool: WorkerPool;

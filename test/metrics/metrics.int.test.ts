@@ -5,16 +5,9 @@ import type { Fourcast } from '../../src/server.js';
 import { poll } from '../helpers/pages.js';
 import { startTestNode } from '../helpers/server.js';
 import { TestClient, errorCode } from '../helpers/wsClient.js';
+import { vp8 } from '../helpers/rtpParameters.js';
 
 const TOKEN = 'scrape-token-for-the-int-test';
-
-const vp8 = (ssrc: number) => ({
-  mid: '0',
-  codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: `c${ssrc}` },
-});
 
 /** The value of one exposition sample, e.g. `fourcast_peers{role="viewer"}`; undefined when absent. */
 function sample(text: string, series: string): number | undefined {

@@ -4,26 +4,12 @@ import type { Fourcast } from '../../src/server.js';
 import { MEDIA_REQUEST_TIMEOUT_MS } from '../../src/media/timeout.js';
 import { startTestNode } from '../helpers/server.js';
 import { TestClient, errorCode } from '../helpers/wsClient.js';
+import { opus, vp8 } from '../helpers/rtpParameters.js';
 
 /**
  * Issue 12, findings 1, 2, 3 and 9, replayed against a real node: each attack
  * succeeded before media/ owned every participant's mediasoup objects.
  */
-
-const vp8 = (ssrc: number) => ({
-  mid: '0',
-  codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: `c${ssrc}` },
-});
-const opus = (ssrc: number) => ({
-  mid: '1',
-  codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: `a${ssrc}` },
-});
 
 async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;

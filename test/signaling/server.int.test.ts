@@ -5,14 +5,7 @@ import type { Fourcast } from '../../src/server.js';
 import { startTestNode } from '../helpers/server.js';
 import { ResponseTally } from '../helpers/responseTally.js';
 import { TestClient, errorCode } from '../helpers/wsClient.js';
-
-const vp8 = (ssrc: number) => ({
-  mid: '0',
-  codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: `c${ssrc}` },
-});
+import { vp8 } from '../helpers/rtpParameters.js';
 
 describe('signaling over real uWS sockets', () => {
   let node: Fourcast;

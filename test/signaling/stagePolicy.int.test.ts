@@ -2,26 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fourcast } from '../../src/server.js';
 import { startTestNode } from '../helpers/server.js';
 import { TestClient, errorCode } from '../helpers/wsClient.js';
+import { opus, vp8 } from '../helpers/rtpParameters.js';
 
 // Server rules behind the stage pages: one connection per broadcaster link,
 // seats announced to waiting broadcasters, a moderator mute that sticks,
 // hosts not counted as audience, reserved viewer names, guest links, chat
 // epochs and a shutdown that clients may retry.
-const vp8 = (ssrc: number) => ({
-  mid: '0',
-  codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: `c${ssrc}` },
-});
-const opus = (ssrc: number) => ({
-  mid: '1',
-  codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2, rtcpFeedback: [] }],
-  encodings: [{ ssrc }],
-  headerExtensions: [],
-  rtcp: { cname: `a${ssrc}` },
-});
-
 describe('stage policy over real sockets', () => {
   let node: Fourcast;
   const clients: TestClient[] = [];

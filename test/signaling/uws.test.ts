@@ -51,6 +51,8 @@ describe('loadUws on this machine', () => {
     },
   );
 
+  // Skipped (reported as skipped) on glibc < 2.38, e.g. Debian 12 where CI runs: the btc-vision
+  // binary cannot load there, so only a Debian 13 / Ubuntu 24.04 machine can run this case.
   it.runIf(process.platform !== 'linux' || glibcAtLeast(BTC.glibc))('glibc >= 2.38 (or not Linux): the btc-vision native binary is in use', () => {
     const info = uwsInfo();
     expect(info).toMatchObject({ package: BTC.name, version: '20.57.0' });
