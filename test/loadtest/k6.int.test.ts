@@ -5,9 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { findK6, httpScript, inspectK6, metricValue, thresholdResults, wsScript } from '../../loadtest/k6.js';
 import { runSmoke } from '../../loadtest/smoke.js';
 
-// k6 is a separate Go binary (not on npm, not in Debian): `bash scripts/k6/install.sh`
-// installs it. Without it these tests are SKIPPED, never passed: vitest reports them as
-// skipped, and their titles and the message below say why.
+// k6 is a separate Go binary (not on npm, not in Debian) and AGPL-licensed, so setup never
+// installs it (package policy); `bash scripts/k6/install.sh` does when a user chooses to.
+// Without it these tests are SKIPPED, never passed: vitest reports them as skipped, and
+// their titles and the message below say why.
 const k6Path = findK6();
 const missing = k6Path ? '' : ' [skipped: k6 is not installed; run `bash scripts/k6/install.sh`]';
 if (!k6Path) console.warn('[test/loadtest] k6 not found on PATH or in $(go env GOPATH)/bin: the k6 load-test checks are skipped. Install it with `bash scripts/k6/install.sh`.');
