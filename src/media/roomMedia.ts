@@ -120,6 +120,13 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     return [...this.routers.values()];
   }
 
+  /** The open routers as admin and metrics see them (no await: a re-created origin shows once it is ready). */
+  describeRouters(): { worker: number; viewers: number; origin: boolean }[] {
+    return this.all()
+      .filter((rr) => !rr.closed)
+      .map((rr) => ({ worker: rr.workerIndex, viewers: rr.viewers, origin: rr === this.originRouter }));
+  }
+
   /**
    * Places one more receiving peer: the least-loaded worker whose router for
    * this room has room left, creating (and feeding) a fan-out router there if

@@ -22,6 +22,7 @@ import {
 import type { Peer } from './peer.js';
 import { ChatLog, normaliseChatText } from '../chat/chatLog.js';
 import type { RoomBans } from '../moderation/banList.js';
+import type { ParticipantSnapshot, RoomSnapshot } from './snapshot.js';
 
 export interface RoomOptions {
   id: string;
@@ -111,6 +112,23 @@ export class Room extends EventEmitter<RoomEvents> {
 
   get publishers(): Peer[] {
     return [...this.stage];
+  }
+
+  /** A read-only picture for admin and metrics; `participants: false` skips the per-peer part (lists, scrapes). */
+  describe(opts: { participants?: boolean } = {}): RoomSnapshot {
+    const producers = { audio: 0, video: 0 };
+    for (const peer of this.stage) for (const { producer } of peer.producers.values()) if (!producer.closed) producers[producer.kind]++;
+    return {
+      id: this.id,
+      createdAt: this.createdAt,
+      viewers: this.viewerCount,
+      peers: this.peers.size,
+      publishers: this.publishers.map((p) => ({ peerId: p.id, name: p.name })),
+      chat: { messages: this.chat.size, lastSeq: this.chat.lastSeq, epoch: this.chat.epoch },
+      routers: this.media.describeRouters(),
+      producers,
+      ...(opts.participants === false ? {} : { participants: [...this.peers.values()].map(describePeer) }),
+    };
   }
 
   broadcast<N extends NotificationName>(method: N, data: Notifications[N]): void {
@@ -215,6 +233,10 @@ export class Room extends EventEmitter<RoomEvents> {
 
   async createTransport(peer: Peer, { direction }: ParsedRequestData<'createTransport'>): Promise<TransportInfo> {
     if (direction === 'send' && !peer.canPublish) throw new ProtocolError('forbidden', 'your access token does not allow publishing');
+    // A room costs no router until a broadcaster arrives: a viewer asks for media once there is some.
+    if (direction === 'recv' && !peer.canPublish && this.hosts.size === 0 && this.stage.size === 0) {
+      throw new ProtocolError('invalid-state', 'nobody is on stage yet: create the receive transport when a broadcaster arrives');
+    }
     const transport = await peer.media.createTransport(direction);
     return {
       transportId: transport.id,
@@ -504,6 +526,22 @@ export class Room extends EventEmitter<RoomEvents> {
 
 function producerInfo(peer: Peer, producerId: string, source: ProducerInfo['source'], producer: ms.Producer): ProducerInfo {
   return { producerId, peerId: peer.id, kind: producer.kind, source, paused: producer.paused };
+}
+
+function describePeer(p: Peer): ParticipantSnapshot {
+  return {
+    peerId: p.id,
+    name: p.name,
+    role: p.role,
+    onStage: p.onStage,
+    joinedAt: p.joinedAt,
+    producers: [...p.producers.values()]
+      .filter(({ producer }) => !producer.closed)
+      .map(({ producer, source }) => ({ producerId: producer.id, kind: producer.kind, source, paused: producer.paused })),
+    consumers: p.consumers.size,
+    transports: p.transports.size,
+    recvWorker: p.recvRouter?.workerIndex ?? null,
+  };
 }
 
 function producerInfos(peer: Peer): ProducerInfo[] {

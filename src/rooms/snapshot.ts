@@ -1,0 +1,35 @@
+import type { MediaSource, Role } from '../protocol/messages.js';
+
+/**
+ * A read-only picture of one room at one instant, for admin routes and metrics:
+ * they read this instead of walking room → peer → producer, so nothing outside
+ * rooms/ and media/ depends on (or can change) the live objects.
+ */
+export interface RoomSnapshot {
+  id: string;
+  createdAt: number;
+  /** Everyone neither on stage nor a host waiting to go live. */
+  viewers: number;
+  peers: number;
+  publishers: { peerId: string; name: string }[];
+  chat: { messages: number; lastSeq: number; epoch: string };
+  /** Absent when the snapshot was taken without participants (room lists, metrics). */
+  participants?: ParticipantSnapshot[];
+  /** The room's mediasoup routers; `origin` marks the one publishers send to. */
+  routers: { worker: number; viewers: number; origin: boolean }[];
+  /** Open producers of the stage, by kind. */
+  producers: { audio: number; video: number };
+}
+
+export interface ParticipantSnapshot {
+  peerId: string;
+  name: string;
+  role: Role;
+  onStage: boolean;
+  joinedAt: number;
+  producers: { producerId: string; kind: 'audio' | 'video'; source: MediaSource; paused: boolean }[];
+  consumers: number;
+  transports: number;
+  /** Worker index of the router this participant receives from; null before its first recv transport. */
+  recvWorker: number | null;
+}
