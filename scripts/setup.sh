@@ -37,9 +37,10 @@ ensure_packages ca-certificates curl libssl3 libuv1 libsrtp2-1 libusrsctp2 libab
 if [ "$want_test" = 1 ]; then
   step "Debian packages (test tools)"
   # ffmpeg: RTP test sources; chromium: e2e; coturn: TURN tests; prometheus: promtool;
-  # nginx-light, caddy, openssl: TLS and reverse-proxy e2e; docker-compose, systemd: deploy file checks.
+  # nginx-light, caddy, openssl: TLS and reverse-proxy e2e; docker-compose, systemd: deploy file checks;
+  # redis-server: cluster tests (each starts its own on a free port, never the service's 6379).
   ensure_packages ffmpeg chromium openssl docker-compose systemd
-  ensure_packages --no-start coturn prometheus nginx-light caddy
+  ensure_packages --no-start coturn prometheus nginx-light caddy redis-server
 fi
 
 step "npm dependencies"

@@ -9,7 +9,6 @@ import type { Logger } from './log.js';
 import { TokenService } from './auth/tokens.js';
 import type { AccessPolicy } from './auth/access.js';
 import { WorkerPool } from './media/workerPool.js';
-import { mediaCodecs } from './media/codecs.js';
 import { describeWorkerBinary } from './media/workerBinary.js';
 import { buildHttpApp } from './http/app.js';
 import { loadUws, uwsInfo, type TemplatedApp, type us_listen_socket } from './signaling/uws.js';
@@ -19,7 +18,7 @@ import { readTls } from './tls.js';
 import type { WsUrlRequest } from './http/clientConfig.js';
 import { attachSignaling } from './signaling/server.js';
 import { RoomManager } from './rooms/roomManager.js';
-import { MediaProbes } from './rooms/probes.js';
+import { MediaProbes } from './loadtools/probes.js';
 import { TurnService } from './turn/service.js';
 import { Metrics } from './metrics/metrics.js';
 import { BanList } from './moderation/banList.js';
@@ -82,6 +81,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     listen: media.listen,
     portBase: config.media.portBase,
     log: log.child({ component: 'media' }),
+    cpuHeadroom: config.media.cpuHeadroom,
+    onServerBusy: () => metrics.limitRefused('server-busy'),
   });
 
   const binary = await describeWorkerBinary().catch(() => undefined);
@@ -110,6 +111,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       bans: new BanList(config.bans.durationMs),
       roomLimits: { total: config.limits.roomsTotal, perAddress: config.limits.roomsPerAddress },
       onRoomRefused: (limit) => metrics.limitRefused(limit === 'total' ? 'rooms-total' : 'rooms-per-address'),
+      peerLimits: config.media.peerLimits,
+      onPeerLimitRefused: (limit) => metrics.limitRefused(limit),
     });
     metrics.attach({ pool, rooms });
     pool.on('workerdied', () => metrics.workerDeath());
@@ -151,11 +154,9 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     const adminToken = config.auth.adminToken;
     if (adminToken) log.info('admin routes enabled at /admin/* (Authorization: Bearer <ADMIN_TOKEN>)');
     else log.info('admin routes disabled: ADMIN_TOKEN is not set');
-    // Every router is created from the same codec list, so one probe router tells
-    // browsers the capabilities before they join (their device loads while the socket opens).
-    const probe = await pool.workers[0]!.worker.createRouter({ mediaCodecs });
-    const routerRtpCapabilities = probe.rtpCapabilities;
-    probe.close();
+    // Every router is created from the same codec list, so the pool's capabilities tell
+    // browsers what to load before they join (their device loads while the socket opens).
+    const routerRtpCapabilities = pool.rtpCapabilities;
     http = await buildHttpApp({
       log,
       clientDir,
@@ -164,9 +165,16 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       turnRatePerMinute: config.http.turnRatePerMinute,
       metrics,
       metricsToken: config.auth.metricsToken,
-      admin: adminToken ? { token: adminToken, rooms, pool, tokens, publicUrl: () => publicHttp.url, workerBinary: () => describeWorkerBinary() } : undefined,
-      mediaTools: adminToken
-        ? { token: adminToken, probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined), log: log.child({ component: 'probes' }) }) }
+      admin: adminToken
+        ? {
+            token: adminToken,
+            rooms,
+            pool,
+            tokens,
+            publicUrl: () => publicHttp.url,
+            workerBinary: () => describeWorkerBinary(),
+            probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined), log: log.child({ component: 'probes' }) }),
+          }
         : undefined,
       // With PUBLIC_URL or PUBLIC_WS_URL the URL is fixed: a request's Host is never echoed.
       wsUrl: (req: WsUrlRequest) =>

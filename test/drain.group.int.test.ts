@@ -4,6 +4,7 @@ import * as mediasoup from 'mediasoup';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePortRange } from './helpers/ports.js';
 import { TestClient } from './helpers/wsClient.js';
+import { TokenService } from '../src/auth/tokens.js';
 
 // Ctrl-C, `timeout` and a closing terminal signal the whole foreground process group;
 // systemd's default KillMode=control-group signals every process of the unit's cgroup.
@@ -189,10 +190,12 @@ describe('signals to the whole service reach the node, not its workers (src/main
     const workers = expectIsolatedWorkers(s);
     expect(await s.deaths()).toBe(0);
 
-    // A viewer in a room, with a WebRTC transport on a worker: what a worker death would reset.
-    const viewer = await TestClient.connect(`${s.ws}?room=group-room`);
+    // A participant in a room, with a WebRTC transport on a worker: what a worker death would reset.
+    // A broadcaster's link (not on stage): an anonymous viewer gets no transport while nobody broadcasts.
+    const token = await new TokenService(SECRET).mint({ role: 'publisher', room: 'group-room', name: 'Gina', ttlSeconds: 600 });
+    const viewer = await TestClient.connect(`${s.ws}?room=group-room&token=${token}`);
     clients.push(viewer);
-    await viewer.request('join', { name: 'Gina' });
+    await viewer.request('join', {});
     await viewer.request('createTransport', { direction: 'recv' });
 
     send(s, workers);

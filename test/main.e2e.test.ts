@@ -1,65 +1,31 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './helpers/browser.js';
 import { poll } from './helpers/pages.js';
-import { freePortRange } from './helpers/ports.js';
+import { startShippedNode, type ShippedNode } from './helpers/shippedNode.js';
 
 // The product as shipped: the built artefact started by `npm start` with the
 // default configuration (only the ports moved off the defaults), its printed
 // links opened in Chromium the way a person opens them. Nothing from src/ is
 // imported here: what this sees is what a user gets.
 
-/** Only what a shell gives a person; no test-only settings leak into the server. */
-function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const keep = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'USER'];
-  const env: NodeJS.ProcessEnv = {};
-  for (const k of keep) if (process.env[k]) env[k] = process.env[k];
-  return { ...env, ...extra };
-}
-
 describe('npm start, as shipped', () => {
-  let server: ChildProcess;
+  let node: ShippedNode;
   let browser: Browser;
-  let out = '';
   const errors: string[] = [];
-  let links: { broadcast: string; watch: string };
+  let links: ShippedNode['links'];
+  const out = () => node.output();
 
   beforeAll(async () => {
-    const [http, ws, rtc] = [await freePortRange(1), await freePortRange(1), await freePortRange(os.availableParallelism())];
     // globalSetup ran `npm run build`, as scripts/setup.sh does.
-    server = spawn('npm', ['start'], {
-      env: userEnv({ HTTP_PORT: String(http), WS_PORT: String(ws), RTC_PORT_BASE: String(rtc) }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group: npm, node and the workers stop together
-    });
-    server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    server.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    links = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no links printed within 60 s:\n${out}`)), 60_000);
-      const check = () => {
-        const broadcast = /(https?:\/\/\S+\/broadcast\.html\S*)/.exec(out)?.[1];
-        const watch = /(https?:\/\/\S+\/watch\.html\S*)/.exec(out)?.[1];
-        if (broadcast && watch) {
-          clearTimeout(timer);
-          resolve({ broadcast, watch });
-        }
-      };
-      server.stdout!.on('data', check);
-      server.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${out}`)));
-    });
+    node = await startShippedNode();
+    links = node.links;
     browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
-    if (server?.pid && server.exitCode === null) {
-      const exited = new Promise((r) => server.once('exit', r));
-      process.kill(-server.pid, 'SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-      if (server.exitCode === null) process.kill(-server.pid, 'SIGKILL');
-    }
+    await node?.stop();
     if (errors.length) console.log(errors.join('\n'));
   });
 
@@ -74,10 +40,10 @@ describe('npm start, as shipped', () => {
     expect(links.broadcast).toMatch(/^http:\/\/localhost:\d+\/broadcast\.html\?room=main-stage&token=[\w-]+\.[\w-]+\.[\w-]+$/);
     expect(links.watch).toMatch(/^http:\/\/localhost:\d+\/watch\.html\?room=main-stage$/);
     // Listening on 0.0.0.0 with nothing announced: loopback is among the detected addresses.
-    expect(out).toMatch(/Media \(WebRTC\) at .*127\.0\.0\.1.*\(detected;/);
+    expect(out()).toMatch(/Media \(WebRTC\) at .*127\.0\.0\.1.*\(detected;/);
     // A routed address among them (a machine on a network) also gets a viewer link others can open.
-    const lan = /Media \(WebRTC\) at ([^,\s]+),/.exec(out)?.[1];
-    if (lan && lan !== '127.0.0.1') expect(out).toContain(`Viewer link for other machines on this network:\n    http://${lan}:${new URL(links.watch).port}/watch.html?room=main-stage`);
+    const lan = /Media \(WebRTC\) at ([^,\s]+),/.exec(out())?.[1];
+    if (lan && lan !== '127.0.0.1') expect(out()).toContain(`Viewer link for other machines on this network:\n    http://${lan}:${new URL(links.watch).port}/watch.html?room=main-stage`);
   });
 
   it('serves only built assets, each with its proper MIME type', async () => {

@@ -1,5 +1,5 @@
 import { displayName, roomName } from '../protocol/messages.js';
-import { roles, type Role } from './tokens.js';
+import { roles, type Role } from '../protocol/messages.js';
 
 /** Lifetimes an operator may give a minted token: one minute to one week. */
 export const TOKEN_TTL = { min: 60, max: 7 * 24 * 3600, default: 3600 } as const;

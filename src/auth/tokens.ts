@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, errors } from 'jose';
 import { z } from 'zod';
-
-export const roles = ['publisher', 'viewer', 'admin'] as const;
-export type Role = (typeof roles)[number];
+import { roles, type Role } from '../protocol/messages.js';
 
 /** What an access token grants: a role in one room (or every room, `*`, for admins), under a display name. */
 export interface Grant {

@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { applyEnvFile, chooseEnvFile, readEnvFile } from '../config/envFile.js';
-import { TokenService, roles } from '../auth/tokens.js';
+import { TokenService } from '../auth/tokens.js';
+import { roles } from '../protocol/messages.js';
 import { TOKEN_TTL, accessLinks, checkGrantRequest } from '../auth/links.js';
 
 const USAGE = `Usage: npm run token -- [options]

@@ -57,6 +57,10 @@ export interface Config {
     portBase: number;
     maxViewersPerRouter: number;
     keyFrameRequestDelayMs: number;
+    /** Share of one core past which a worker takes no new rooms or viewers. */
+    cpuHeadroom: number;
+    /** Media objects one participant may hold at once. */
+    peerLimits: { transports: number; producers: number; consumers: number };
   };
   rooms: { emptyGraceMs: number };
   drainGraceMs: number;
@@ -231,6 +235,8 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       portBase: c.RTC_PORT_BASE,
       maxViewersPerRouter: c.ROUTER_MAX_VIEWERS,
       keyFrameRequestDelayMs: c.KEYFRAME_REQUEST_DELAY_MS,
+      cpuHeadroom: c.WORKER_CPU_HEADROOM,
+      peerLimits: { transports: c.MAX_TRANSPORTS_PER_PEER, producers: c.MAX_PRODUCERS_PER_PEER, consumers: c.MAX_CONSUMERS_PER_PEER },
     },
     rooms: { emptyGraceMs: c.ROOM_GRACE_SECONDS * 1000 },
     drainGraceMs: c.DRAIN_GRACE_SECONDS * 1000,

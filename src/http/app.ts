@@ -11,8 +11,7 @@ import { turnRoutes } from './turn.js';
 import type { TurnService } from '../turn/service.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { metricsRoutes } from './metrics.js';
-import { ADMIN_SECURITY_SCHEME, adminRoutes, type AdminRoutesOptions } from './admin.js';
-import { mediaToolsRoutes, type MediaToolsOptions } from './mediaTools.js';
+import { ADMIN_SECURITY_SCHEME, adminScope, type AdminOptions } from './admin/index.js';
 import { trustFunction, type TrustProxy } from './clientAddress.js';
 
 export interface HttpAppOptions {
@@ -36,10 +35,11 @@ export interface HttpAppOptions {
   metricsToken: string | undefined;
   /** Fastify's trustProxy: which X-Forwarded-For hops are believed. */
   trustProxy: TrustProxy;
-  /** `/admin/*` routes; not registered at all when undefined (no ADMIN_TOKEN). */
-  admin?: AdminRoutesOptions | undefined;
-  /** `/admin/rooms/:room/{ingest,probes}` load-test media tools; same bearer token as `admin`. */
-  mediaTools?: MediaToolsOptions | undefined;
+  /**
+   * The operator scope `/admin/*` (rooms, bans, workers, tokens and, with `probes`,
+   * the load-test media tools); not registered at all when undefined (no ADMIN_TOKEN).
+   */
+  admin?: AdminOptions | undefined;
 }
 
 /** Query parameters whose values are credentials. */
@@ -80,6 +80,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   });
   // Before any route: @fastify/swagger collects every route registered after it (with its schema).
   await app.register(fastifySwagger, {
+    // Shared schemas (addSchema) appear under components.schemas by their $id, e.g. AdminError.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.0.3',
       info: {
@@ -104,8 +106,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(accessRoutes, { access: opts.access });
   await app.register(turnRoutes, { service: opts.turn, rateLimit: { max: opts.turnRatePerMinute, windowMs: 60_000 } });
   await app.register(metricsRoutes, { metrics: opts.metrics, token: opts.metricsToken });
-  if (opts.admin) await app.register(adminRoutes, opts.admin);
-  if (opts.mediaTools) await app.register(mediaToolsRoutes, opts.mediaTools);
+  if (opts.admin) await app.register(adminScope, opts.admin);
   if (opts.clientDir && fs.existsSync(opts.clientDir)) {
     await app.register(fastifyStatic, { root: opts.clientDir, prefix: '/', index: ['index.html'] });
   }

@@ -15,11 +15,20 @@ export interface PeerProducer {
   source: MediaSource;
 }
 
+/** The per-participant caps, as counted in fourcast_limit_refusals_total. */
+export type PeerLimit = 'transports-per-peer' | 'producers-per-peer' | 'consumers-per-peer';
+
 export interface PeerMediaOptions {
   /** WebRTC transports one participant may hold (open or being created). */
   maxTransports: number;
+  /** Producers one participant may hold (open or being created), whatever their sources. */
+  maxProducers: number;
+  /** Consumers one participant may hold (open or being created). */
+  maxConsumers: number;
   /** Longest wait for one mediasoup request (ms). */
   requestTimeoutMs: number;
+  /** A cap refused a request (metrics). */
+  onLimitRefused?: (limit: PeerLimit) => void;
 }
 
 interface PeerMediaEvents {
@@ -88,7 +97,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     this.assertOpen();
     const max = this.opts.maxTransports;
     if (this.transportMap.size + this.transportsPending >= max) {
-      throw new ProtocolError('invalid-state', `at most ${max} transports per participant; close one first`);
+      throw this.refuse('transports-per-peer', `at most ${max} transports per participant; close one first`);
     }
     this.transportsPending++;
     try {
@@ -153,6 +162,10 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     const { source } = req;
     if (this.sourcesPending.has(source) || [...this.producerMap.values()].some((p) => p.source === source)) {
       throw new ProtocolError('invalid-state', `you already publish a ${source}; close it first`);
+    }
+    const max = this.opts.maxProducers;
+    if (this.producerMap.size + this.sourcesPending.size >= max) {
+      throw this.refuse('producers-per-peer', `at most ${max} producers per participant; close one first`);
     }
     this.sourcesPending.add(source);
     try {
@@ -226,6 +239,10 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     if (!recv) throw new ProtocolError('invalid-state', 'create a recv transport before consume');
     if (this.consumesPending.has(producerId) || [...this.consumerMap.values()].some((c) => c.producerId === producerId && !c.closed)) {
       throw new ProtocolError('invalid-state', `already consuming ${producerId}`);
+    }
+    const max = this.opts.maxConsumers;
+    if (this.consumerMap.size + this.consumesPending.size >= max) {
+      throw this.refuse('consumers-per-peer', `at most ${max} consumers per participant; close one first`);
     }
     if (!recv.rr.router.canConsume({ producerId, rtpCapabilities })) {
       throw new ProtocolError('bad-request', 'your device cannot receive this producer (codec mismatch)');
@@ -319,6 +336,11 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
   private assertOpen(): void {
     if (this.closedFlag) throw left();
+  }
+
+  private refuse(limit: PeerLimit, message: string): ProtocolError {
+    this.opts.onLimitRefused?.(limit);
+    return new ProtocolError('invalid-state', message);
   }
 
   private timed<T>(promise: Promise<T>, what: string, onLate?: (value: T) => void): Promise<T> {

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
 import { mediaCodecs } from './codecs.js';
-import { PeerMedia } from './peerMedia.js';
+import { ProtocolError } from '../protocol/messages.js';
+import { PeerMedia, type PeerLimit } from './peerMedia.js';
 import { MEDIA_REQUEST_TIMEOUT_MS, withTimeout } from './timeout.js';
 import type { MediaWorker, WorkerPool } from './workerPool.js';
 
@@ -13,8 +14,14 @@ export interface RoomMediaOptions {
   maxViewersPerRouter: number;
   /** Longest wait for one mediasoup request (ms). Default MEDIA_REQUEST_TIMEOUT_MS. */
   requestTimeoutMs?: number;
-  /** WebRTC transports one participant may hold. Default 4. */
+  /** WebRTC transports one participant may hold (MAX_TRANSPORTS_PER_PEER). Default 4. */
   maxTransportsPerPeer?: number;
+  /** Producers one participant may hold (MAX_PRODUCERS_PER_PEER). Default 2: a camera and a microphone. */
+  maxProducersPerPeer?: number;
+  /** Consumers one participant may hold (MAX_CONSUMERS_PER_PEER). Default 16: a full stage is 4 × 2. */
+  maxConsumersPerPeer?: number;
+  /** A per-participant cap refused a request (metrics). */
+  onLimitRefused?: (limit: PeerLimit) => void;
 }
 
 /**
@@ -65,8 +72,9 @@ interface RoomMediaEvents {
  * fan-out router receives every producer of the room through pipeToRouter.
  */
 export class RoomMedia extends EventEmitter<RoomMediaEvents> {
-  private originRouter!: RoomRouter;
-  private originReady: Promise<RoomRouter>;
+  private originRouter: RoomRouter | undefined;
+  /** Created on the first `origin()` (a broadcaster's transport or produce, or a receiver): an idle room costs no router. */
+  private originReady: Promise<RoomRouter> | undefined;
   private readonly routers = new Map<number, RoomRouter>();
   /** Fan-out routers being created, so concurrent joins share one per worker. */
   private readonly creating = new Map<number, Promise<RoomRouter>>();
@@ -81,7 +89,6 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
 
   constructor(private readonly opts: RoomMediaOptions) {
     super();
-    this.originReady = this.startOrigin();
   }
 
   private get timeoutMs(): number {
@@ -91,7 +98,9 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   /** A media unit for one participant, owned by this room's media. */
   createPeerMedia(peerId: string): PeerMedia {
     if (this.closedFlag) throw new Error('room media is closed');
-    const unit = new PeerMedia(this, peerId, { maxTransports: this.opts.maxTransportsPerPeer ?? 4, requestTimeoutMs: this.timeoutMs }, (u) => this.units.delete(u));
+    const o = this.opts;
+    const limits = { maxTransports: o.maxTransportsPerPeer ?? 4, maxProducers: o.maxProducersPerPeer ?? 2, maxConsumers: o.maxConsumersPerPeer ?? 16 };
+    const unit = new PeerMedia(this, peerId, { ...limits, requestTimeoutMs: this.timeoutMs, ...(o.onLimitRefused ? { onLimitRefused: o.onLimitRefused } : {}) }, (u) => this.units.delete(u));
     this.units.add(unit);
     return unit;
   }
@@ -105,14 +114,24 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     return this.closedFlag;
   }
 
-  /** The origin router, once ready (it is re-created if its worker dies). */
+  /**
+   * The origin router, created by the first caller (and again after its worker died or an
+   * attempt failed). Refused with `server-busy` when no worker may take a new router.
+   */
   origin(): Promise<RoomRouter> {
-    if (this.originFailed && !this.closedFlag) this.originReady = this.startOrigin();
+    if (this.closedFlag) return this.originReady ?? Promise.reject(new ProtocolError('invalid-state', 'room is closing; join again'));
+    if (!this.originReady || this.originFailed) this.originReady = this.startOrigin();
     return this.originReady;
   }
 
+  /** Whether the room has an origin router (or one being created): false until a broadcaster or receiver needs it. */
+  get hasOrigin(): boolean {
+    return this.originReady !== undefined && !this.originFailed;
+  }
+
+  /** The capabilities of the room's routers: the pool's (every router shares the codec list), so asking creates nothing. */
   get rtpCapabilities(): Promise<ms.RtpCapabilities> {
-    return this.origin().then((o) => o.router.rtpCapabilities);
+    return Promise.resolve(this.opts.pool.rtpCapabilities);
   }
 
   /** Routers of this room, origin included. */
@@ -135,16 +154,24 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   async placeViewer(): Promise<RoomRouter> {
     await this.origin();
     const cap = this.opts.maxViewersPerRouter;
-    for (const worker of this.opts.pool.byLoad()) {
+    // Workers past their CPU headroom or not answering take no new viewers.
+    const workers = this.opts.pool.byLoad();
+    if (workers.length === 0) throw this.opts.pool.busy();
+    for (const worker of workers) {
       const existing = this.routers.get(worker.index);
       if (existing && existing.viewers >= cap) continue;
       const rr = existing ?? (await this.fanOut(worker));
-      if (rr.closed) continue;
+      // Re-checked after the await: concurrent placements share a fan-out router being created.
+      if (rr.closed || rr.viewers >= cap) continue;
       rr.viewers++;
       return rr;
     }
-    // Every router is at its cap: overflow onto the least busy one rather than refuse.
-    const rr = this.all().sort((a, b) => a.viewers - b.viewers)[0] ?? (await this.originReady);
+    // Every router on a worker with headroom is at its cap: overflow onto the least busy of those rather than refuse.
+    const open = new Set(workers.map((w) => w.index));
+    const rr = this.all()
+      .filter((r) => !r.closed && open.has(r.workerIndex))
+      .sort((a, b) => a.viewers - b.viewers)[0];
+    if (!rr) throw this.opts.pool.busy();
     rr.viewers++;
     return rr;
   }
@@ -162,7 +189,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
 
   /** Registers a producer created on the origin router and feeds it to every fan-out router. */
   async addProducer(producer: ms.Producer): Promise<void> {
-    const origin = await this.originReady;
+    const origin = await this.origin();
     this.producers.set(producer.id, producer);
     producer.observer.once('close', () => this.producers.delete(producer.id));
     if (producer.kind === 'audio') {
@@ -212,17 +239,10 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     const survivor = this.all()
       .filter((rr) => !rr.closed)
       .sort((a, b) => a.worker.load - b.worker.load)[0];
-    const rr = survivor ?? (await this.createRouter(await this.liveWorker()));
+    const rr = survivor ?? (await this.createRouter(await this.opts.pool.placement(this.timeoutMs)));
     this.originRouter = rr;
     await this.attachObservers(rr);
     return rr;
-  }
-
-  /** The least-loaded live worker; waits for a replacement when every worker is down. */
-  private async liveWorker(): Promise<MediaWorker> {
-    const w = this.opts.pool.leastLoaded();
-    if (w) return w;
-    return new Promise((resolve) => this.opts.pool.once('workerreplaced', resolve));
   }
 
   private async createRouter(worker: MediaWorker): Promise<RoomRouter> {
@@ -238,7 +258,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     const pending = this.creating.get(worker.index);
     if (pending) return pending;
     const p = (async () => {
-      const origin = await this.originReady;
+      const origin = await this.origin();
       const rr = await this.createRouter(worker);
       await Promise.all([...this.producers.values()].map((p) => this.pipe(p, origin, rr)));
       this.opts.log.debug({ worker: worker.index }, 'fan-out router ready');
@@ -264,9 +284,12 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     if (wasOrigin) {
       this.producers.clear();
       this.emit('dominantspeaker', null);
-      this.originReady = this.startOrigin();
-      // An unhandled rejection here would crash the node; callers see it on their next await.
-      this.originReady.catch((err) => this.opts.log.error({ err }, 'could not re-create the origin router'));
+      // Re-created (or a surviving fan-out router promoted) by the next `origin()`: the
+      // broadcasters' new transports after their media reset, or the next receiver.
+      this.originReady = undefined;
+      this.originRouter = undefined;
+      this.speakerObserver = undefined;
+      this.levelObserver = undefined;
     }
     this.emit('routerlost', rr, wasOrigin);
   }

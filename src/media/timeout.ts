@@ -30,6 +30,10 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string, on
     },
     (err: unknown) => {
       clearTimeout(timer);
+      // mediasoup's InvalidStateError: the channel or the object closed under the request (its worker died).
+      if ((err as Error | undefined)?.name === 'InvalidStateError') {
+        throw new ProtocolError('media-unavailable', `the media server restarted during "${what}"; try again shortly`);
+      }
       throw err;
     },
   );

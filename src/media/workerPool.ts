@@ -4,6 +4,8 @@ import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
 import type { MediaListen } from './addresses.js';
+import { ProtocolError } from '../protocol/messages.js';
+import { mediaCodecs } from './codecs.js';
 import { MEDIA_REQUEST_TIMEOUT_MS, withTimeout } from './timeout.js';
 import { createIsolatedWorker, probeWorkerIsolation, procStatus, type WorkerIsolation } from './workerIsolation.js';
 
@@ -16,8 +18,24 @@ export interface WorkerPoolOptions {
   /** Worker i listens on UDP and TCP port `portBase + i`. */
   portBase: number;
   log: Logger;
-  /** How often worker CPU is sampled for placement (ms). Default 2000. */
+  /** How often worker CPU and health are sampled for placement (ms). Default 2000. */
   cpuSampleMs?: number;
+  /**
+   * Share of one core (0..1) above which a worker gets no new rooms or viewers
+   * (WORKER_CPU_HEADROOM). Default 0.85: a worker is one thread, and past that its
+   * channel answers late and its packets queue.
+   */
+  cpuHeadroom?: number;
+  /**
+   * Consecutive health samples a worker may miss (no answer within one sampling period)
+   * before it is killed (SIGKILL) and replaced. Default 3 (about 6 s of silence with the
+   * default period): a saturated worker still answers about once a second, and a node
+   * whose host is overloaded must not kill workers that are only slow. It leaves placement
+   * at the first miss.
+   */
+  unresponsiveSamples?: number;
+  /** A placement was refused with `server-busy` (metrics). */
+  onServerBusy?: () => void;
   /**
    * Start each worker in a session of its own with SIGINT/SIGTERM blocked, so signals sent to
    * the whole service (Ctrl-C, systemd, `timeout`) reach only Node (see workerIsolation.ts).
@@ -48,6 +66,10 @@ export class MediaWorker {
   cpu = 0;
   /** The worker did not answer its last health sample in time (stopped, or saturated): placement skips it. */
   unresponsive = false;
+  /** Health samples missed in a row. */
+  missedSamples = 0;
+  /** Killed for not answering: it is on its way out (its death replaces it), placement never picks it. */
+  retired = false;
   private sampling = false;
   private lastCpuUs = 0;
   private lastSampleAt = 0;
@@ -82,9 +104,18 @@ export class MediaWorker {
     return this.worker.closed;
   }
 
-  /** Placement score: consumers and transports dominate, CPU catches hot workers. */
+  /**
+   * Placement score: consumers, transports and routers (each room router with its audio
+   * observers costs the worker memory and timers even when idle, so a burst of new rooms
+   * spreads instead of piling onto one worker), plus CPU to catch hot workers.
+   */
   get load(): number {
-    return this.consumers + 2 * this.transports + this.cpu * 500;
+    return this.consumers + 2 * this.transports + 5 * this.routers + this.cpu * 500;
+  }
+
+  /** Whether new rooms and viewers may go to this worker. */
+  placeable(cpuHeadroom: number): boolean {
+    return !this.closed && !this.retired && !this.unresponsive && this.cpu <= cpuHeadroom;
   }
 
   /** Samples CPU; a worker that does not answer within `timeoutMs` is marked unresponsive until it answers again. */
@@ -95,8 +126,12 @@ export class MediaWorker {
     try {
       ru = await withTimeout(this.worker.getResourceUsage(), timeoutMs, 'getResourceUsage');
       this.unresponsive = false;
+      this.missedSamples = 0;
     } catch (err) {
-      if ((err as { code?: string }).code === 'media-unavailable') this.unresponsive = true;
+      if ((err as { code?: string }).code === 'media-unavailable') {
+        this.unresponsive = true;
+        this.missedSamples++;
+      }
       throw err;
     } finally {
       this.sampling = false;
@@ -133,6 +168,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   private readonly allExited = new EventEmitter();
   private closedFlag = false;
   private cpuTimer: NodeJS.Timeout | undefined;
+  private capabilities: ms.RtpCapabilities | undefined;
 
   private constructor(
     private readonly opts: WorkerPoolOptions,
@@ -154,6 +190,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const pool = new WorkerPool(opts, isolation);
     try {
       for (let i = 0; i < opts.count; i++) pool.workers.push(await pool.spawn(i));
+      // Every router is created from the same codec list, so one throwaway router gives the
+      // capabilities every room will have: a room needs no router of its own to tell them.
+      const probe = await withTimeout(pool.workers[0]!.worker.createRouter({ mediaCodecs }), MEDIA_REQUEST_TIMEOUT_MS, 'createRouter', (r) => r.close());
+      pool.capabilities = probe.rtpCapabilities;
+      probe.close();
     } catch (err) {
       pool.close();
       throw err;
@@ -167,20 +208,65 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.closedFlag;
   }
 
-  /** Workers ordered by load, lightest first, skipping dead ones, and unresponsive ones while any other answers. */
+  /** The RTP capabilities of every router of this pool (they share the codec list). */
+  get rtpCapabilities(): ms.RtpCapabilities {
+    if (!this.capabilities) throw new Error('worker pool is not started');
+    return this.capabilities;
+  }
+
+  /** Share of one core above which a worker gets no new rooms or viewers. */
+  get cpuHeadroom(): number {
+    return this.opts.cpuHeadroom ?? 0.85;
+  }
+
+  /**
+   * Workers that may take new rooms and viewers, lightest first: alive, answering their
+   * health samples, and below the CPU headroom. Empty when the node is full.
+   */
   byLoad(): MediaWorker[] {
-    const alive = this.workers.filter((w) => !w.closed);
-    const answering = alive.filter((w) => !w.unresponsive);
-    return (answering.length > 0 ? answering : alive).sort((a, b) => a.load - b.load || a.index - b.index);
+    return this.workers.filter((w) => w.placeable(this.cpuHeadroom)).sort((a, b) => a.load - b.load || a.index - b.index);
   }
 
   /** Indexes of live workers that did not answer their last health sample in time (for /ready). */
   unresponsive(): number[] {
-    return this.workers.filter((w) => !w.closed && w.unresponsive).map((w) => w.index);
+    return this.workers.filter((w) => !w.closed && (w.unresponsive || w.retired)).map((w) => w.index);
   }
 
+  /** The lightest placeable worker not in `exclude` (else the lightest placeable one); undefined when none is. */
   leastLoaded(exclude: ReadonlySet<number> = new Set()): MediaWorker | undefined {
-    return this.byLoad().find((w) => !exclude.has(w.index)) ?? this.byLoad()[0];
+    const order = this.byLoad();
+    return order.find((w) => !exclude.has(w.index)) ?? order[0];
+  }
+
+  /**
+   * The worker a new router goes to. A node whose live workers are all past their CPU
+   * headroom or not answering refuses at once with `server-busy`; when every worker is
+   * down (being replaced), it waits for a replacement up to `waitMs`, then refuses.
+   */
+  async placement(waitMs: number = MEDIA_REQUEST_TIMEOUT_MS): Promise<MediaWorker> {
+    const w = this.leastLoaded();
+    if (w) return w;
+    const replacing = !this.closedFlag && this.workers.every((x) => x.closed || x.retired);
+    if (replacing) {
+      const fresh = await new Promise<MediaWorker | undefined>((resolve) => {
+        const done = (mw: MediaWorker | undefined) => {
+          clearTimeout(timer);
+          this.off('workerreplaced', done);
+          resolve(mw);
+        };
+        const timer = setTimeout(() => done(undefined), waitMs);
+        timer.unref();
+        this.on('workerreplaced', done);
+      });
+      if (fresh?.placeable(this.cpuHeadroom)) return fresh;
+    }
+    throw this.busy();
+  }
+
+  /** The typed refusal of a full node (counted once per refusal). */
+  busy(): ProtocolError {
+    this.opts.onServerBusy?.();
+    return new ProtocolError('server-busy', 'this server is at capacity right now; try again in a minute');
   }
 
   get(index: number): MediaWorker | undefined {
@@ -191,14 +277,44 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   async sampleCpu(): Promise<void> {
     // A health answer slower than one sampling period marks the worker unresponsive.
     const timeoutMs = Math.min(MEDIA_REQUEST_TIMEOUT_MS, this.opts.cpuSampleMs ?? 2000);
-    await Promise.all(this.workers.filter((w) => !w.closed).map((w) => w.sampleCpu(timeoutMs).catch(() => undefined)));
+    const live = this.workers.filter((w) => !w.closed && !w.retired);
+    await Promise.all(live.map((w) => w.sampleCpu(timeoutMs).catch(() => undefined)));
+    const limit = this.opts.unresponsiveSamples ?? 3;
+    for (const w of live) if (!w.closed && !w.retired && w.missedSamples >= limit) this.retire(w);
+  }
+
+  /**
+   * Kills a worker that stopped answering: mediasoup sees its process die and reports it
+   * (`died`), which replaces it at the same index and tells rooms (`routerlost`), exactly
+   * as for a crash. SIGKILL, because a stopped or wedged worker never handles anything
+   * else (and isolated workers block SIGTERM); the pid is the worker's own (setsid execs).
+   */
+  private retire(w: MediaWorker): void {
+    if (this.closedFlag) return;
+    w.retired = true;
+    this.opts.log.error({ worker: w.index, pid: w.pid, missedSamples: w.missedSamples }, 'mediasoup worker stopped answering; killing it to replace it');
+    try {
+      process.kill(w.pid, 'SIGKILL');
+    } catch {
+      /* already gone: its death is being reported */
+    }
   }
 
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
     clearInterval(this.cpuTimer);
-    for (const w of this.workers) w.worker.close();
+    for (const w of this.workers) {
+      w.worker.close();
+      // A worker that does not answer would not act on the close either: do not wait for it.
+      if (w.unresponsive || w.retired) {
+        try {
+          process.kill(w.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
   }
 
   /**

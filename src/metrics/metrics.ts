@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
 import { errorCodes } from '../protocol/messages.js';
 import type { RoomManager } from '../rooms/roomManager.js';
+import type { RoomSnapshot } from '../rooms/snapshot.js';
 import type { TurnOutcome, TurnProviderName } from '../turn/types.js';
 
 /** The live objects read at scrape time. */
@@ -50,7 +51,15 @@ class BoundedLabel {
 }
 
 /** The limits counted in fourcast_limit_refusals_total. */
-export const limitNames = ['ws-connections-per-address', 'rooms-per-address', 'rooms-total'] as const;
+export const limitNames = [
+  'ws-connections-per-address',
+  'rooms-per-address',
+  'rooms-total',
+  'transports-per-peer',
+  'producers-per-peer',
+  'consumers-per-peer',
+  'server-busy',
+] as const;
 export type LimitName = (typeof limitNames)[number];
 
 /**
@@ -157,30 +166,27 @@ export class Metrics {
     this.live('fourcast_peers', 'Peers in rooms: publisher = on stage, viewer = everyone else.', ['role'], (s) => {
       let publishers = 0;
       let viewers = 0;
-      for (const room of openRooms(s)) {
+      for (const room of snapshots(s)) {
         publishers += room.publishers.length;
-        viewers += room.viewerCount;
+        viewers += room.viewers;
       }
       return [
         [{ role: 'publisher' }, publishers],
         [{ role: 'viewer' }, viewers],
       ];
     });
-    this.live('fourcast_publishers', 'Peers on stage, all rooms.', [], (s) => [[{}, sum(openRooms(s), (r) => r.publishers.length)]]);
+    this.live('fourcast_publishers', 'Peers on stage, all rooms.', [], (s) => [[{}, sum(snapshots(s), (r) => r.publishers.length)]]);
     this.live('fourcast_producers', 'Open mediasoup producers of publishers, by kind.', ['kind'], (s) => {
-      const n = { audio: 0, video: 0 };
-      for (const room of openRooms(s)) {
-        for (const peer of room.publishers) for (const { producer } of peer.producers.values()) if (!producer.closed) n[producer.kind]++;
-      }
+      const rooms = snapshots(s);
       return [
-        [{ kind: 'audio' }, n.audio],
-        [{ kind: 'video' }, n.video],
+        [{ kind: 'audio' }, sum(rooms, (r) => r.producers.audio)],
+        [{ kind: 'video' }, sum(rooms, (r) => r.producers.video)],
       ];
     });
     this.live('fourcast_consumers', 'Open mediasoup consumers, per worker.', ['worker'], (s) => perWorker(s, (w) => w.consumers));
     this.live('fourcast_routers', 'Open mediasoup routers, per worker.', ['worker'], (s) => perWorker(s, (w) => w.routers));
     this.live('fourcast_fanout_routers', 'Routers fed by pipeToRouter: the routers of each room minus its origin.', [], (s) => [
-      [{}, sum(openRooms(s), (r) => Math.max(0, r.media.all().filter((rr) => !rr.closed).length - 1))],
+      [{}, sum(snapshots(s), (r) => Math.max(0, r.routers.length - 1))],
     ]);
     this.live('fourcast_worker_cpu_ratio', 'CPU used by a mediasoup worker over the last sample, as a share of one core.', ['worker'], (s) =>
       perWorker(s, (w) => (w.closed ? 0 : w.cpu)),
@@ -306,6 +312,11 @@ export class Metrics {
 
 function openRooms(s: MetricSources) {
   return [...s.rooms.rooms.values()].filter((r) => !r.closed);
+}
+
+/** Each open room as its snapshot, without participants: what a scrape needs and nothing more. */
+function snapshots(s: MetricSources): RoomSnapshot[] {
+  return openRooms(s).map((r) => r.describe({ participants: false }));
 }
 
 function sum<T>(items: readonly T[], f: (t: T) => number): number {

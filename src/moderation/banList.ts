@@ -37,11 +37,32 @@ export class BanList {
     return (tokens.length ? tokens : keys).some((k) => (bans.get(k) ?? 0) > now);
   }
 
-  /** Lifts every ban of `room` (admin), returning how many there were. */
+  /** Lifts every ban of `room` (admin), returning how many were in force. */
   clear(room: string): number {
-    const n = this.rooms.get(room)?.size ?? 0;
+    const n = this.list(room).length;
     this.rooms.delete(room);
     return n;
+  }
+
+  /** Lifts one ban of `room` (`tok:<id>` or `ip:<address>`); false when none was in force. */
+  lift(room: string, key: string): boolean {
+    const bans = this.rooms.get(room);
+    const until = bans?.get(key);
+    if (!bans || until === undefined) return false;
+    bans.delete(key);
+    if (bans.size === 0) this.rooms.delete(room);
+    return until > this.now();
+  }
+
+  /** Bans in force, of one room or of all, ordered by room, then by expiry. */
+  list(room?: string): Ban[] {
+    this.sweep(true);
+    const out: Ban[] = [];
+    for (const [r, bans] of this.rooms) {
+      if (room !== undefined && r !== room) continue;
+      for (const [key, until] of bans) out.push({ room: r, ...parseBanKey(key), expiresAt: until });
+    }
+    return out.sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : a.expiresAt - b.expiresAt));
   }
 
   /** Bans in force, across rooms. */
@@ -73,4 +94,30 @@ export class BanList {
 export interface RoomBans {
   ban(keys: readonly string[]): void;
   isBanned(keys: readonly string[]): boolean;
+}
+
+/** What a ban applies to: an access token (by its id) or a client address. */
+export type BanKind = 'token' | 'address';
+
+/** One ban in force, as the admin routes show it. */
+export interface Ban {
+  room: string;
+  kind: BanKind;
+  /** The token id (`jti`) or the address, without the `tok:`/`ip:` prefix. */
+  key: string;
+  /** ms since the epoch. */
+  expiresAt: number;
+}
+
+const PREFIX: Record<BanKind, string> = { token: 'tok:', address: 'ip:' };
+
+/** The key a ban of this kind is stored under (`tok:<token id>`, `ip:<address>`). */
+export function banKey(kind: BanKind, key: string): string {
+  return PREFIX[kind] + key;
+}
+
+/** The kind and bare key of a stored ban key; anything not a token is an address. */
+export function parseBanKey(stored: string): { kind: BanKind; key: string } {
+  if (stored.startsWith(PREFIX.token)) return { kind: 'token', key: stored.slice(PREFIX.token.length) };
+  return { kind: 'address', key: stored.startsWith(PREFIX.address) ? stored.slice(PREFIX.address.length) : stored };
 }

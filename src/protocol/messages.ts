@@ -29,6 +29,7 @@ export const errorCodes = [
   'too-large',
   'media-unavailable', // a worker is being replaced; retry shortly
   'draining', // the node is shutting down
+  'server-busy', // every media worker is past its CPU headroom or not answering; retry in a minute
   'in-use', // this broadcaster link is already connected (another tab); join with takeOver to move it here
   'internal',
 ] as const;
@@ -165,7 +166,9 @@ function summarise(err: z.ZodError): string {
 
 // ---- server → client -------------------------------------------------------
 
-export type Role = 'publisher' | 'viewer' | 'admin';
+/** What an access token lets its holder do in a room (auth/tokens.ts signs it). */
+export const roles = ['publisher', 'viewer', 'admin'] as const;
+export type Role = (typeof roles)[number];
 
 export interface ProducerInfo {
   producerId: string;

@@ -1,6 +1,5 @@
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
-import { TokenBucket } from '../util/tokenBucket.js';
 import type { PeerMedia, PeerProducer, PeerTransport } from '../media/peerMedia.js';
 import type { RoomRouter } from '../media/roomMedia.js';
 import { ProtocolError, notification, type NotificationName, type Notifications, type Role } from '../protocol/messages.js';
@@ -12,6 +11,32 @@ export interface PeerLink {
   /** Closes the connection with a WebSocket close code and reason. */
   close(code: number, reason: string): void;
 }
+
+/** What a peer and its room use of a media unit (media/peerMedia.ts; unit tests pass a fake). */
+export type PeerMediaUnit = Pick<
+  PeerMedia,
+  | 'closed'
+  | 'transports'
+  | 'producers'
+  | 'consumers'
+  | 'recvRouter'
+  | 'createTransport'
+  | 'transport'
+  | 'connect'
+  | 'restartIce'
+  | 'produce'
+  | 'producing'
+  | 'producer'
+  | 'closeProducer'
+  | 'closeProducers'
+  | 'consume'
+  | 'consumer'
+  | 'request'
+  | 'affectedBy'
+  | 'reset'
+  | 'close'
+  | 'on'
+>;
 
 const NONE: ReadonlyMap<string, never> = new Map<string, never>();
 
@@ -28,10 +53,7 @@ export class Peer {
   audioLocked = false;
   readonly joinedAt = Date.now();
   private closedFlag = false;
-  private unit: PeerMedia | undefined;
-
-  /** Chat messages this peer may still send now (moderators are not limited). */
-  readonly chatBucket: TokenBucket;
+  private unit: PeerMediaUnit | undefined;
 
   constructor(
     readonly id: string,
@@ -41,12 +63,9 @@ export class Peer {
     readonly log: Logger,
     /** Identities a ban applies to (token id, client address). */
     readonly banKeys: string[],
-    chatRate: { perSecond: number; burst: number },
     /** The access token's id (jti): a token holds one connection per room. */
     readonly tokenId?: string,
-  ) {
-    this.chatBucket = new TokenBucket(chatRate.perSecond, chatRate.burst);
-  }
+  ) {}
 
   /** Broadcasters host their stage: they may delete messages, kick and ban viewers. */
   get isModerator(): boolean {
@@ -66,13 +85,13 @@ export class Peer {
   }
 
   /** The room gives the peer its media unit on join. */
-  attachMedia(unit: PeerMedia): void {
+  attachMedia(unit: PeerMediaUnit): void {
     if (this.closedFlag) unit.close();
     else this.unit = unit;
   }
 
   /** The peer's media unit; a peer that never joined (or left) has none to act on. */
-  get media(): PeerMedia {
+  get media(): PeerMediaUnit {
     if (!this.unit || this.unit.closed) throw new ProtocolError('invalid-state', this.closedFlag ? 'you left the room' : 'join first');
     return this.unit;
   }

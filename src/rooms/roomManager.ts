@@ -1,11 +1,12 @@
-import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { RoomMedia } from '../media/roomMedia.js';
 import type { WorkerPool } from '../media/workerPool.js';
+import type { PeerLimit } from '../media/peerMedia.js';
 import type { ResponseData, Role } from '../protocol/messages.js';
 import { Peer, type PeerLink } from './peer.js';
-import { Room, type ChatOptions } from './room.js';
+import { Room } from './room.js';
+import type { ChatOptions } from '../chat/roomChat.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { BanList } from '../moderation/banList.js';
 
@@ -26,15 +27,14 @@ export interface RoomManagerOptions {
   roomLimits?: { total: number; perAddress: number };
   /** A limit refused a room (metrics). */
   onRoomRefused?: (limit: 'total' | 'per-address') => void;
-}
-
-interface RoomManagerEvents {
-  roomcreated: [room: Room];
-  roomclosed: [room: Room];
+  /** Media objects one participant may hold at once (defaults: RoomMedia's). */
+  peerLimits?: { transports: number; producers: number; consumers: number };
+  /** A per-participant media cap refused a request (metrics). */
+  onPeerLimitRefused?: (limit: PeerLimit) => void;
 }
 
 /** Creates rooms on first join and closes them when they stay empty past the grace period. */
-export class RoomManager extends EventEmitter<RoomManagerEvents> {
+export class RoomManager {
   readonly rooms = new Map<string, Room>();
   private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
   readonly bans: BanList;
@@ -42,7 +42,6 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
   private readonly createdPerAddress = new Map<string, number>();
 
   constructor(private readonly opts: RoomManagerOptions) {
-    super();
     this.bans = opts.bans ?? new BanList(3600_000);
   }
 
@@ -52,8 +51,8 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
 
   /**
    * The open room `id`, or a new one. `address` is the client that asks: one address may
-   * hold at most `roomLimits.perAddress` rooms it created, and the node `roomLimits.total`
-   * (each room costs a router and observers), refused with `rate-limited`.
+   * hold at most `roomLimits.perAddress` rooms it created (refused `rate-limited`), and the
+   * node `roomLimits.total` (a full node: `server-busy`).
    */
   getOrCreate(id: string, address?: string): Room {
     const existing = this.rooms.get(id);
@@ -61,14 +60,21 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
     const limits = this.opts.roomLimits;
     if (limits && this.rooms.size >= limits.total) {
       this.opts.onRoomRefused?.('total');
-      throw new ProtocolError('rate-limited', 'this server has as many rooms open as it allows; join an existing room or try later');
+      throw new ProtocolError('server-busy', 'this server has as many rooms open as it allows; join an existing room or try again later');
     }
     if (limits && address !== undefined && (this.createdPerAddress.get(address) ?? 0) >= limits.perAddress) {
       this.opts.onRoomRefused?.('per-address');
       throw new ProtocolError('rate-limited', `your address already opened ${limits.perAddress} rooms; join an existing room or wait until one closes`);
     }
     const log = this.opts.log.child({ room: id });
-    const media = new RoomMedia({ pool: this.opts.pool, log, maxViewersPerRouter: this.opts.maxViewersPerRouter });
+    const { peerLimits: pl, onPeerLimitRefused } = this.opts;
+    const media = new RoomMedia({
+      pool: this.opts.pool,
+      log,
+      maxViewersPerRouter: this.opts.maxViewersPerRouter,
+      ...(pl ? { maxTransportsPerPeer: pl.transports, maxProducersPerPeer: pl.producers, maxConsumersPerPeer: pl.consumers } : {}),
+      ...(onPeerLimitRefused ? { onLimitRefused: onPeerLimitRefused } : {}),
+    });
     const room = new Room({
       id,
       media,
@@ -91,11 +97,9 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
         if (n > 0) this.createdPerAddress.set(address, n);
         else this.createdPerAddress.delete(address);
       }
-      this.emit('roomclosed', room);
     });
     this.rooms.set(id, room);
     log.info('room created');
-    this.emit('roomcreated', room);
     return room;
   }
 
@@ -117,8 +121,7 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
     clearTimeout(this.emptyTimers.get(room.id));
     this.emptyTimers.delete(room.id);
     const id = randomUUID();
-    const chatRate = { perSecond: this.opts.chat.ratePerSecond, burst: this.opts.chat.burst };
-    const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }), args.banKeys, chatRate, args.tokenId);
+    const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }), args.banKeys, args.tokenId);
     try {
       const response = await room.join(peer, { chatSince: args.chatSince, chatEpoch: args.chatEpoch, takeOver: args.takeOver });
       return { room, peer, response };

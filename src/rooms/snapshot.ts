@@ -1,4 +1,5 @@
 import type { MediaSource, Role } from '../protocol/messages.js';
+import type { Peer } from './peer.js';
 
 /**
  * A read-only picture of one room at one instant, for admin routes and metrics:
@@ -32,4 +33,20 @@ export interface ParticipantSnapshot {
   transports: number;
   /** Worker index of the router this participant receives from; null before its first recv transport. */
   recvWorker: number | null;
+}
+
+export function describePeer(p: Peer): ParticipantSnapshot {
+  return {
+    peerId: p.id,
+    name: p.name,
+    role: p.role,
+    onStage: p.onStage,
+    joinedAt: p.joinedAt,
+    producers: [...p.producers.values()]
+      .filter(({ producer }) => !producer.closed)
+      .map(({ producer, source }) => ({ producerId: producer.id, kind: producer.kind, source, paused: producer.paused })),
+    consumers: p.consumers.size,
+    transports: p.transports.size,
+    recvWorker: p.recvRouter?.workerIndex ?? null,
+  };
 }

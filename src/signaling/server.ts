@@ -1,18 +1,14 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { AccessRefused, authorise, type AccessGrant, type AccessPolicy } from '../auth/access.js';
+import { AccessRefused, authorise, type AccessPolicy } from '../auth/access.js';
 import { ProtocolError, parseRequest, type ErrorCode, type ParsedRequest } from '../protocol/messages.js';
-import type { Peer } from '../rooms/peer.js';
-import type { Room } from '../rooms/room.js';
 import type { RoomManager } from '../rooms/roomManager.js';
-import { handleRoomRequest } from '../rooms/requests.js';
-import { TokenBucket } from '../util/tokenBucket.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from './uws.js';
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import { loadUws } from './uws.js';
 import { clientAddress, trustFunction, type TrustProxy } from '../http/clientAddress.js';
-import { fitCloseReason } from './closeReason.js';
-import { visibleName } from '../protocol/names.js';
+import { Session } from './session.js';
+import { dispatch, type DispatchContext } from './dispatch.js';
 import type { AddressLimits } from './addressLimits.js';
 
 export interface SignalingOptions {
@@ -37,181 +33,79 @@ export interface SignalingOptions {
   chatRate: { perSecond: number; burst: number };
 }
 
-/** A guest broadcaster link lasts one show unless the request says otherwise. */
-const GUEST_LINK_TTL_SECONDS = 4 * 3600;
-
 const STATUS = { 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 429: '429 Too Many Requests', 503: '503 Service Unavailable' } as const;
 
-export interface ConnData {
-  grant: AccessGrant;
-  remote: string;
-  closed: boolean;
-  joining: boolean;
-  peer: Peer | undefined;
-  room: Room | undefined;
-  bucket: TokenBucket;
-  /** Chat budget of this connection: it outlives joins, so leave + join does not refill it. */
-  chatBucket: TokenBucket;
-  /** The peer whose first frame was reported (once per peer). */
-  firstFrameOf: string | undefined;
-  banKeys: string[];
-  droppedSlow?: boolean;
+/** uWS user data: the connection's session (uWS may copy this object; the session is shared by reference). */
+interface ConnData {
+  session: Session;
 }
 
 type Ws = WebSocket<ConnData>;
 
 /**
  * The WebSocket endpoint `/ws`: authenticates the upgrade, decodes and
- * validates every frame with the protocol module, dispatches to rooms/, and
- * encodes replies. No business logic lives here.
+ * validates every frame with the protocol module, runs it through the one
+ * dispatch table (dispatch.ts) and encodes replies. No business logic lives here.
  */
 export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { close(): void; mount(domain: TemplatedApp): void } {
   const uws = loadUws();
   const log = opts.log.child({ component: 'signaling' });
-  const rate = opts.requestRate ?? { perSecond: 50, burst: 200 };
+  const budgets = { requests: opts.requestRate ?? { perSecond: 50, burst: 200 }, chat: opts.chatRate };
   const maxBuffer = opts.maxBufferBytes ?? 512 * 1024;
-  const conns = new Set<Ws>();
+  const sessions = new Set<Session>();
   const access = opts.access;
   const limits = opts.addressLimits;
   const trust = trustFunction(opts.trustProxy ?? false);
+  const ctx: DispatchContext = { rooms: opts.rooms, access, metrics: opts.metrics, limits, isDraining: opts.isDraining };
 
   // Slow readers: uWS buffers what a client has not read yet. Once a client is
   // past the bound it is dropped with a reason, so one stalled viewer cannot
   // grow the server's memory (uWS's maxBackpressure below caps it between sweeps).
   const sweep = setInterval(() => {
     let largest = 0;
-    for (const ws of conns) {
-      const conn = ws.getUserData();
-      if (conn.closed) continue;
-      const buffered = ws.getBufferedAmount();
+    for (const session of sessions) {
+      if (session.closed) continue;
+      const buffered = session.bufferedAmount;
       if (buffered > largest) largest = buffered;
-      if (conn.droppedSlow || buffered <= maxBuffer) continue;
+      if (session.droppedSlow || buffered <= maxBuffer) continue;
       opts.metrics.wsBackpressureDrop();
-      log.warn({ peer: conn.peer?.id, buffered }, 'dropping a client that does not keep up');
-      conn.droppedSlow = true;
-      ws.end(4008, 'too slow: your connection could not keep up with the room');
+      log.warn({ peer: session.peer?.id, buffered }, 'dropping a client that does not keep up');
+      session.droppedSlow = true;
+      session.close(4008, 'too slow: your connection could not keep up with the room');
       // A stalled reader may never take the close frame either.
-      const t = setTimeout(() => !ws.getUserData().closed && ws.close(), 2000);
+      const t = setTimeout(() => session.terminate(), 2000);
       t.unref();
     }
     opts.metrics.wsMaxBufferedBytes(largest);
   }, 100);
   sweep.unref();
 
-  const reply = (ws: Ws, id: number | null, payload: { ok: true; data: unknown } | { ok: false; code: ErrorCode; message: string }) => {
-    const data = ws.getUserData();
-    if (data.closed) return;
-    const msg = payload.ok
-      ? JSON.stringify({ type: 'response', id, ok: true, data: payload.data })
-      : JSON.stringify({ type: 'response', id, ok: false, error: { code: payload.code, message: payload.message } });
-    ws.cork(() => ws.send(msg));
+  const reply = (session: Session, id: number | null, payload: { ok: true; data: unknown } | { ok: false; code: ErrorCode; message: string }) => {
+    session.send(
+      payload.ok
+        ? JSON.stringify({ type: 'response', id, ok: true, data: payload.data })
+        : JSON.stringify({ type: 'response', id, ok: false, error: { code: payload.code, message: payload.message } }),
+    );
   };
 
-  const fail = (ws: Ws, id: number | null, err: unknown, method?: string) => {
+  const fail = (session: Session, id: number | null, err: unknown, method?: string) => {
     if (err instanceof ProtocolError) {
       opts.metrics.protocolError(err.code);
-      log.debug({ peer: ws.getUserData().peer?.id, method, code: err.code, msg: err.message }, 'request refused');
-      return reply(ws, id ?? err.requestId, { ok: false, code: err.code, message: err.message });
+      // A refused chat line is a dropped message for operators (rate-limited, too-large, ...).
+      if (method === 'chatSend') opts.metrics.chatDropped(err.code);
+      log.debug({ peer: session.peer?.id, method, code: err.code, msg: err.message }, 'request refused');
+      return reply(session, id ?? err.requestId, { ok: false, code: err.code, message: err.message });
     }
-    log.error({ err, peer: ws.getUserData().peer?.id }, 'request failed');
-    reply(ws, id, { ok: false, code: 'internal', message: 'internal error; the request was not applied' });
+    log.error({ err, peer: session.peer?.id, method }, 'request failed');
+    reply(session, id, { ok: false, code: 'internal', message: 'internal error; the request was not applied' });
   };
 
-  async function dispatch(ws: Ws, req: ParsedRequest): Promise<void> {
-    const conn = ws.getUserData();
+  async function run(session: Session, req: ParsedRequest): Promise<void> {
     try {
-      switch (req.method) {
-        case 'join': {
-          if (conn.peer || conn.joining) throw new ProtocolError('already-joined', 'this connection already joined');
-          if (opts.isDraining()) throw new ProtocolError('draining', 'this node is shutting down; reconnect shortly');
-          // A token's name wins; a name the person typed must show something (not U+3164 alone).
-          const typed = conn.grant.name === undefined ? req.data.name : undefined;
-          const asked = typed === undefined ? undefined : visibleName(typed);
-          if (typed !== undefined && asked === undefined) throw new ProtocolError('bad-request', 'your name has no visible characters; choose another');
-          conn.joining = true;
-          const name = conn.grant.name ?? asked ?? `Viewer ${Math.floor(Math.random() * 9000 + 1000)}`;
-          const joined = await opts.rooms
-            .join({
-              roomId: conn.grant.room,
-              role: conn.grant.role,
-              name,
-              address: conn.remote,
-              banKeys: conn.banKeys,
-              chatSince: req.data.chatSince,
-              chatEpoch: req.data.chatEpoch,
-              tokenId: conn.grant.tokenId,
-              takeOver: req.data.takeOver,
-              link: {
-                send: (m) => {
-                  if (!conn.closed) ws.cork(() => ws.send(m));
-                },
-                close: (code, reason) => {
-                  if (!conn.closed) ws.end(code, fitCloseReason(reason));
-                },
-              },
-            })
-            .finally(() => (conn.joining = false));
-          if (conn.closed) {
-            joined.room.leave(joined.peer);
-            return;
-          }
-          conn.peer = joined.peer;
-          conn.room = joined.room;
-          if (req.data.rtpCapabilities) joined.room.setRtpCapabilities(joined.peer, { rtpCapabilities: req.data.rtpCapabilities });
-          ws.subscribe(joined.room.topic);
-          joined.peer.log.info({ name }, 'peer joined');
-          return reply(ws, req.id, { ok: true, data: joined.response });
-        }
-        case 'leave': {
-          leave(ws);
-          return reply(ws, req.id, { ok: true, data: {} });
-        }
-        case 'reportFirstFrame': {
-          if (!conn.peer) throw new ProtocolError('not-joined', 'join first');
-          // Once per participant: one client cannot fill the histogram.
-          if (conn.firstFrameOf !== conn.peer.id) {
-            conn.firstFrameOf = conn.peer.id;
-            opts.metrics.firstFrame(req.data.milliseconds / 1000);
-          }
-          return reply(ws, req.id, { ok: true, data: {} });
-        }
-        case 'mintGuestLink': {
-          if (!conn.peer || !conn.room) throw new ProtocolError('not-joined', 'join first');
-          if (!conn.peer.canPublish) throw new ProtocolError('forbidden', 'only broadcasters and admins can invite a guest broadcaster');
-          const ttlSeconds = req.data.ttlSeconds ?? GUEST_LINK_TTL_SECONDS;
-          const token = await access.tokens.mint({ role: 'publisher', room: conn.room.id, name: req.data.name, ttlSeconds });
-          conn.peer.log.info({ guest: req.data.name, ttlSeconds }, 'guest broadcaster link minted');
-          return reply(ws, req.id, { ok: true, data: { token, room: conn.room.id, name: req.data.name, expiresAt: Date.now() + ttlSeconds * 1000 } });
-        }
-        default: {
-          if (!conn.peer || !conn.room) throw new ProtocolError('not-joined', 'join first');
-          if (req.method === 'chatSend' && !conn.peer.isModerator && !(conn.chatBucket.take() && limits.takeChat(conn.remote))) {
-            throw new ProtocolError('rate-limited', 'you are sending messages too fast; wait a moment');
-          }
-          const data = await handleRoomRequest(conn.room, conn.peer, req);
-          if (req.method === 'chatSend') {
-            opts.metrics.chatMessage('in');
-            opts.metrics.chatMessage('out', conn.room.peers.size);
-          }
-          return reply(ws, req.id, { ok: true, data });
-        }
-      }
+      reply(session, req.id, { ok: true, data: await dispatch(session, req.method, req.data, ctx) });
     } catch (err) {
-      // A refused chat line is a dropped message for operators (rate-limited, too-large, ...).
-      if (req.method === 'chatSend' && err instanceof ProtocolError) opts.metrics.chatDropped(err.code);
-      fail(ws, req.id, err, req.method);
+      fail(session, req.id, err, req.method);
     }
-  }
-
-  function leave(ws: Ws): void {
-    const conn = ws.getUserData();
-    if (conn.room && conn.peer) {
-      if (!conn.closed) ws.unsubscribe(conn.room.topic);
-      conn.room.leave(conn.peer);
-      conn.peer.log.info('peer left');
-    }
-    conn.peer = undefined;
-    conn.room = undefined;
   }
 
   const behavior: WebSocketBehavior<ConnData> = {
@@ -248,18 +142,7 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
             opts.metrics.limitRefused('ws-connections-per-address');
             return refuse(STATUS[429], 'too-many-connections', 'Too many connections from your network address; close other tabs of this site and try again.');
           }
-          const data: ConnData = {
-            grant,
-            remote,
-            closed: false,
-            joining: false,
-            peer: undefined,
-            room: undefined,
-            bucket: new TokenBucket(rate.perSecond, rate.burst),
-            chatBucket: new TokenBucket(opts.chatRate.perSecond, opts.chatRate.burst),
-            firstFrameOf: undefined,
-            banKeys: grant.banKeys,
-          };
+          const data: ConnData = { session: new Session(grant, remote, budgets) };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         })
         .catch((err: unknown) => {
@@ -273,36 +156,37 @@ export function attachSignaling(app: TemplatedApp, opts: SignalingOptions): { cl
     },
 
     open: (ws: Ws) => {
-      conns.add(ws);
+      const { session } = ws.getUserData();
+      session.attach(ws);
+      sessions.add(session);
       opts.metrics.wsConnection(1);
     },
 
     message: (ws: Ws, message: ArrayBuffer, isBinary: boolean) => {
-      const conn = ws.getUserData();
-      if (!conn.bucket.take()) return fail(ws, peekRequestId(message), new ProtocolError('rate-limited', 'too many requests; slow down'));
-      if (isBinary) return fail(ws, null, new ProtocolError('bad-request', 'binary frames are not part of the protocol'));
+      const { session } = ws.getUserData();
+      if (!session.requests.take()) return fail(session, peekRequestId(message), new ProtocolError('rate-limited', 'too many requests; slow down'));
+      if (isBinary) return fail(session, null, new ProtocolError('bad-request', 'binary frames are not part of the protocol'));
       let raw: unknown;
       try {
         raw = JSON.parse(Buffer.from(message).toString('utf8'));
       } catch {
-        return fail(ws, null, new ProtocolError('bad-request', 'frame is not valid JSON'));
+        return fail(session, null, new ProtocolError('bad-request', 'frame is not valid JSON'));
       }
       let req: ParsedRequest;
       try {
         req = parseRequest(raw);
       } catch (err) {
-        return fail(ws, null, err);
+        return fail(session, null, err);
       }
-      void dispatch(ws, req);
+      void run(session, req);
     },
 
     close: (ws: Ws) => {
-      conns.delete(ws);
+      const { session } = ws.getUserData();
+      sessions.delete(session);
       opts.metrics.wsConnection(-1);
-      const conn = ws.getUserData();
-      conn.closed = true;
-      limits.closeConnection(conn.remote);
-      leave(ws);
+      limits.closeConnection(session.remote);
+      session.ended();
     },
   };
   app.ws<ConnData>('/ws', behavior);

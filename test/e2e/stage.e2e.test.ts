@@ -10,10 +10,10 @@ import { startTestNode } from '../helpers/server.js';
 import { TestClient } from '../helpers/wsClient.js';
 
 // The live stage in real Chromium (fake camera + mic), on 127.0.0.1:
-// four broadcasters, six viewers spread over two workers, a refused fifth
+// four broadcasters, four viewers spread over two workers, a refused fifth
 // broadcaster, a fuzzing client, a killed worker and a broadcaster leaving.
 const ROOM = 'e2e-stage';
-const VIEWERS = 6;
+const VIEWERS = 4;
 
 describe('live stage in Chromium', () => {
   let node: Fourcast;
@@ -30,9 +30,9 @@ describe('live stage in Chromium', () => {
   };
 
   beforeAll(async () => {
-    // Cap of 3 viewers per router: six viewers need routers on both workers.
+    // Cap of 2 receivers per router: four viewers (and the broadcasters, who receive too) need routers on both workers.
     // The request limiter raised so that every fuzz frame reaches the parser (at the default 50/s all but ~200 would be `rate-limited`).
-    node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '3', WS_REQUESTS_PER_SECOND: '100000' });
+    node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '2', WS_REQUESTS_PER_SECOND: '100000' });
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -52,7 +52,7 @@ describe('live stage in Chromium', () => {
     }
     publisherIds = (await Promise.all(publishers.map(peerIdOf))) as string[];
     expect(new Set(publisherIds).size).toBe(4);
-    expect(node.rooms.get(ROOM)!.publishers).toHaveLength(4);
+    expect(node.rooms.get(ROOM)!.stage.peers).toHaveLength(4);
   });
 
   it('every viewer decodes video from all four and receives their audio', async () => {
@@ -61,7 +61,8 @@ describe('live stage in Chromium', () => {
     }
     await allViewersDecode(publisherIds, 45_000);
     for (const v of viewers) expect(await v.locator('#stage .tile').count()).toBe(4);
-  });
+    // Opening pages next to four encoding broadcasters is slow on a loaded 2-core machine: a budget, not a speed claim.
+  }, 300_000);
 
   it('spreads viewers over fan-out routers on both workers, and fan-out viewers decode', async () => {
     const room = node.rooms.get(ROOM)!;
@@ -93,7 +94,7 @@ describe('live stage in Chromium', () => {
       );
     });
     expect(code).toBe('stage-full');
-    expect(node.rooms.get(ROOM)!.publishers).toHaveLength(4);
+    expect(node.rooms.get(ROOM)!.stage.peers).toHaveLength(4);
     await fifth.context().close();
   });
 
@@ -148,7 +149,7 @@ describe('live stage in Chromium', () => {
     }
     fuzzer.close();
     await allViewersDecode(publisherIds, 20_000);
-    expect(node.rooms.get(ROOM)!.publishers).toHaveLength(4);
+    expect(node.rooms.get(ROOM)!.stage.peers).toHaveLength(4);
   });
 
   it('recovers from a SIGKILLed worker without reloading any page', async () => {
@@ -164,7 +165,7 @@ describe('live stage in Chromium', () => {
     // The pool replaces the worker; the room promotes or rebuilds its origin;
     // broadcasters re-produce and viewers re-consume, all inside the pages.
     await poll(async () => node.pool.workers[victim.index]?.pid, (pid) => pid !== undefined && pid !== pidBefore && !node.pool.workers[victim.index]!.closed, 15_000, 'worker replaced');
-    await poll(async () => room.publishers.every((p) => p.producers.size === 2), (ok) => ok, 30_000, 'broadcasters producing again');
+    await poll(async () => room.stage.peers.every((p) => p.producers.size === 2), (ok) => ok, 30_000, 'broadcasters producing again');
     await allViewersDecode(publisherIds, 30_000);
     // Same documents (a reload would start a new one, with a new time origin), same peers: nothing was reloaded or re-joined.
     expect(await Promise.all(pages.map(timeOrigin))).toEqual(originsBefore);

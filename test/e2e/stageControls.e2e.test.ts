@@ -153,7 +153,7 @@ describe('stage controls in Chromium', () => {
     expect(await second.textContent('#go-live-reason')).toMatch(/open in another tab/i);
     expect(await second.locator('#take-over').isVisible()).toBe(true);
     const r = node.rooms.get(room)!;
-    expect(r.publishers).toHaveLength(1);
+    expect(r.stage.peers).toHaveLength(1);
     expect([...r.peers.values()].filter((p) => p.role === 'publisher')).toHaveLength(1);
     await new Promise((res) => setTimeout(res, 1500));
     // The first tab is untouched and still live.
@@ -167,7 +167,7 @@ describe('stage controls in Chromium', () => {
     expect(await first.locator('#go-live').isDisabled()).toBe(true);
     expect(await first.evaluate(() => (globalThis as any).document.querySelector('#preview').srcObject)).toBeNull();
     await goLive(second);
-    expect(r.publishers).toHaveLength(1);
+    expect(r.stage.peers).toHaveLength(1);
     expect([...r.peers.values()].filter((p) => p.role === 'publisher')).toHaveLength(1);
     await new Promise((res) => setTimeout(res, 1500));
     expect(await phase(first)).toBe('ended');
@@ -195,7 +195,7 @@ describe('stage controls in Chromium', () => {
     expect(await fifth.textContent('#toast')).toMatch(/seat on stage is free/i);
     expect(await fifth.textContent('#go-live-reason')).toBe('');
     await goLive(fifth);
-    expect(node.rooms.get(room)!.publishers).toHaveLength(4);
+    expect(node.rooms.get(room)!.stage.peers).toHaveLength(4);
     // And now the one who stepped down waits, with the reason.
     await poll(() => casters[0]!.textContent('#go-live-reason'), (t) => /stage is full/i.test(t ?? ''), 10_000, 'reason for the one who stopped');
     for (const p of [...casters, fifth]) await p.context().close();
@@ -309,7 +309,7 @@ describe('stage controls in Chromium', () => {
       s.ws.close(3001, 'offline');
     });
     await guest.context().close();
-    await poll(async () => node.rooms.get(room)!.publishers.length, (n) => n === 1, 10_000, 'guest gone on the server');
+    await poll(async () => node.rooms.get(room)!.stage.peers.length, (n) => n === 1, 10_000, 'guest gone on the server');
     expect(await tile(viewer, guestId).count()).toBe(1);
     await viewer.evaluate(() => {
       const s = (globalThis as any).fourcast.signaling;

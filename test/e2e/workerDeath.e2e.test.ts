@@ -100,7 +100,7 @@ describe('worker death', () => {
     await killAndRecover(origin, 'origin worker killed');
     // The broadcaster's send transport was on the origin: it was reset and published again.
     expect(await resetCount(pub)).toBeGreaterThan(pubResets);
-    expect(room().publishers[0]!.producers.size).toBe(2);
+    expect(room().stage.peers[0]!.producers.size).toBe(2);
     expect(await room().media.origin()).not.toBe(origin);
   });
 
@@ -125,6 +125,6 @@ describe('worker death', () => {
     // The origin and its producers were untouched.
     expect(await room().media.origin()).toBe(origin);
     expect(origin.closed).toBe(false);
-    expect(room().publishers[0]!.producers.size).toBe(2);
+    expect(room().stage.peers[0]!.producers.size).toBe(2);
   });
 });

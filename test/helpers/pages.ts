@@ -34,13 +34,22 @@ export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeo
 }
 
 /**
- * True when, for every expected broadcaster, frames keep being decoded
- * between two samples (and audio packets arrive): the stream is live, not stale.
+ * True when, for every expected broadcaster, frames keep being decoded and audio
+ * packets keep arriving: both counters advance within `windowMs` of a first sample
+ * (the stream is live, not stale). Sampled every 500 ms, so a loaded machine whose
+ * encoder skips a beat is not mistaken for a dead stream.
  */
-export async function decodingAll(page: Page, publisherIds: string[], gapMs = 1500): Promise<{ ok: boolean; detail: string }> {
+export async function decodingAll(page: Page, publisherIds: string[], windowMs = 3000): Promise<{ ok: boolean; detail: string }> {
   const a = await stageStats(page);
-  await new Promise((r) => setTimeout(r, gapMs));
-  const b = await stageStats(page);
-  const bad = publisherIds.filter((id) => !((b[id]?.framesDecoded ?? 0) > (a[id]?.framesDecoded ?? 0) && (b[id]?.audioPackets ?? 0) > (a[id]?.audioPackets ?? 0)));
+  const live = (b: PeerStats, id: string) => (b[id]?.framesDecoded ?? 0) > (a[id]?.framesDecoded ?? 0) && (b[id]?.audioPackets ?? 0) > (a[id]?.audioPackets ?? 0);
+  const seen = new Set<string>();
+  const end = Date.now() + windowMs;
+  let b = a;
+  while (seen.size < publisherIds.length && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 500));
+    b = await stageStats(page);
+    for (const id of publisherIds) if (live(b, id)) seen.add(id);
+  }
+  const bad = publisherIds.filter((id) => !seen.has(id));
   return { ok: bad.length === 0, detail: JSON.stringify({ missing: bad, b }) };
 }

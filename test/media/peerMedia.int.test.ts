@@ -3,7 +3,7 @@ import type { types as ms } from 'mediasoup';
 import { RoomMedia } from '../../src/media/roomMedia.js';
 import type { WorkerPool } from '../../src/media/workerPool.js';
 import { createTestPool, silentLog } from '../helpers/pool.js';
-import { vp8 } from '../helpers/rtpParameters.js';
+import { opus, vp8 } from '../helpers/rtpParameters.js';
 
 describe('PeerMedia: one participant’s mediasoup objects, owned by the room’s media', () => {
   let pool: WorkerPool;
@@ -79,6 +79,47 @@ describe('PeerMedia: one participant’s mediasoup objects, owned by the room’
     expect(consumed.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(consumed.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(Array(29).fill('invalid-state'));
     expect(viewer.consumers.size).toBe(1);
+    media.close();
+  });
+
+  it('caps producers and consumers per participant under concurrency, and reports each refusal', async () => {
+    const refused: string[] = [];
+    const media = new RoomMedia({ pool, log: silentLog, maxViewersPerRouter: 100, maxProducersPerPeer: 1, maxConsumersPerPeer: 3, onLimitRefused: (l) => refused.push(l) });
+    // Producers: a camera and a mic at once, with a cap of one: one is made.
+    const pub = media.createPeerMedia('pub');
+    const send = await pub.createTransport('send');
+    const made = await Promise.allSettled([
+      pub.produce(send, { kind: 'video', rtpParameters: vp8(21), source: 'camera', keyFrameRequestDelay: 0 }),
+      pub.produce(send, { kind: 'audio', rtpParameters: opus(22), source: 'mic', keyFrameRequestDelay: 0 }),
+    ]);
+    expect(made.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(pub.producers.size).toBe(1);
+    expect(refused).toEqual(['producers-per-peer']);
+    // Consumers: five producers of others, consumed at once with a cap of three.
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const other = media.createPeerMedia(`pub${i}`);
+      const t = await other.createTransport('send');
+      ids.push((await other.produce(t, { kind: 'video', rtpParameters: vp8(30 + i), source: 'camera', keyFrameRequestDelay: 0 })).id);
+    }
+    ids.push([...pub.producers.keys()][0]!);
+    const caps = (await media.rtpCapabilities) as ms.RtpCapabilities;
+    const viewer = media.createPeerMedia('viewer');
+    await viewer.createTransport('recv');
+    const consumed = await Promise.allSettled(ids.map((id) => viewer.consume(id, caps)));
+    expect(consumed.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    expect(consumed.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['invalid-state', 'invalid-state']);
+    expect(viewer.consumers.size).toBe(3);
+    expect(refused.filter((l) => l === 'consumers-per-peer')).toHaveLength(2);
+    // A closed consumer frees its slot.
+    const [first] = [...viewer.consumers.values()];
+    first!.close();
+    const rest = ids.filter((id) => ![...viewer.consumers.values()].some((c) => c.producerId === id));
+    expect((await Promise.allSettled(rest.map((id) => viewer.consume(id, caps)))).filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    // Transports: the default cap of four, reported too.
+    for (let i = 0; i < 3; i++) await viewer.createTransport('recv');
+    await expect(viewer.createTransport('recv')).rejects.toMatchObject({ code: 'invalid-state' });
+    expect(refused.filter((l) => l === 'transports-per-peer')).toHaveLength(1);
     media.close();
   });
 

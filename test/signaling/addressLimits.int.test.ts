@@ -116,7 +116,7 @@ describe('limits per address (real node)', () => {
       clients.push(cl);
       b.push(await errorCode(cl.request('join', {})));
     }
-    expect(b).toEqual(['ok', 'ok', 'rate-limited']);
+    expect(b).toEqual(['ok', 'ok', 'server-busy']);
     expect(await metric('fourcast_limit_refusals_total{limit="rooms-total"}')).toBeGreaterThanOrEqual(1);
     for (const cl of [...clients, join]) cl.close();
   });

@@ -113,19 +113,23 @@ describe('signaling over real uWS sockets', () => {
       expect(await errorCode(c.request('join', {}))).toBe('already-joined');
       expect(await errorCode(c.request('consume', { producerId: 'x' }))).toBe('invalid-state');
       expect(await errorCode(c.request('connectTransport', { transportId: 'nope', dtlsParameters: { fingerprints: [{ algorithm: 'sha-256', value: 'AA' }] } }))).toBe('not-found');
+      // A broadcaster in the room: a viewer may then create its receive transport.
+      const host = await TestClient.connect(url(`room=bad&token=${await tokenFor('publisher', 'bad', 'Host')}`));
+      await host.request('join', {});
       const t = await c.request('createTransport', { direction: 'recv' });
       expect(await errorCode(c.request('connectTransport', { transportId: t.transportId, dtlsParameters: { fingerprints: [{ algorithm: 'md0', value: 'x' }] } }))).toBe('bad-request');
       c.close();
+      host.close();
     });
 
     it('closes a socket that sends an oversized frame (uWS limit), others stay', async () => {
       const big = await TestClient.connect(url('room=big'));
-      const other = await TestClient.connect(url('room=big'));
+      const other = await TestClient.connect(url(`room=big&token=${await tokenFor('publisher', 'big', 'Other')}`));
       await other.request('join', {});
       big.raw('x'.repeat(200 * 1024));
       const { code } = await big.closed;
       expect(code).toBe(1006);
-      expect((await other.request('createTransport', { direction: 'recv' })).transportId).toBeTruthy();
+      expect((await other.request('createTransport', { direction: 'send' })).transportId).toBeTruthy();
       other.close();
     });
 

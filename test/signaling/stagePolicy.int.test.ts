@@ -46,7 +46,7 @@ describe('stage policy over real sockets', () => {
     expect(await first.waitFor('closing')).toEqual({ reason: expect.stringMatching(/another tab/), code: 'replaced' });
     expect((await first.closed).code).toBe(4009);
     expect([...room.peers.keys()]).toEqual([joined.peerId]);
-    expect(room.publishers).toHaveLength(0);
+    expect(room.stage.peers).toHaveLength(0);
     expect(joined.publishers.map((p) => p.peerId)).not.toContain(firstJoin.peerId);
     // Viewers (no token) are not limited.
     const v1 = await connect('room=tabs');
@@ -87,7 +87,7 @@ describe('stage policy over real sockets', () => {
     const me = await c.request('join', {});
     const mic = await goLive(c, 300, 'audio');
     const room = node.rooms.get('mute')!;
-    expect(await room.mute(room.peers.get(me.peerId)!)).toBe(1);
+    expect(await room.moderation.mute(room.peers.get(me.peerId)!)).toBe(1);
     expect(await c.waitFor('moderatorMuted')).toMatchObject({ kind: 'audio' });
     expect(await errorCode(c.request('resumeProducer', { producerId: mic.producerId }))).toBe('forbidden');
     const audio = [...room.peers.get(me.peerId)!.producers.values()][0]!.producer;
@@ -131,7 +131,7 @@ describe('stage policy over real sockets', () => {
   it('chat sync carries the log epoch; a sequence from another epoch gets a fresh snapshot, no gap', async () => {
     const a = await connect('room=epoch');
     const j = await a.request('join', { name: 'A' });
-    expect(j.chat.epoch).toBe(node.rooms.get('epoch')!.chat.epoch);
+    expect(j.chat.epoch).toBe(node.rooms.get('epoch')!.chat.log.epoch);
     await a.request('chatSend', { text: 'one' });
     expect(await a.waitFor('chatMessage')).toMatchObject({ text: 'one', seq: 1, epoch: j.chat.epoch });
     const b = await connect('room=epoch');

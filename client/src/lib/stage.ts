@@ -67,7 +67,12 @@ const SIMULCAST: RTCRtpEncodingParameters[] = [
 export class Stage {
   device: Device | undefined;
   info: ResponseData['join'] | undefined;
+  /** Created on the first consume (a room with nobody on stage gives viewers no transport). */
   recvTransport: types.Transport | undefined;
+  /** The receive transport being created for this media generation, shared by concurrent consumes. */
+  private recvReady: Promise<types.Transport> | undefined;
+  /** setupMedia ran for this generation: the device is loaded and the server has our capabilities. */
+  private mediaUp = false;
   private sendTransport: types.Transport | undefined;
   private readonly consumers = new Map<string, { consumer: types.Consumer; peerId: string }>();
   private readonly consuming = new Set<string>();
@@ -242,12 +247,9 @@ export class Stage {
   }
 
   private async setupMedia(): Promise<void> {
-    const gen = this.generation;
-    if (this.opts.receive) {
-      this.recvTransport = await this.createTransport('recv');
-      if (gen !== this.generation) return;
-      for (const pub of this.publishers.values()) for (const p of pub.producers.values()) void this.consume(p);
-    }
+    this.mediaUp = true;
+    // The receive transport comes with the first producer to consume (receiveTransport).
+    if (this.opts.receive) for (const pub of this.publishers.values()) for (const p of pub.producers.values()) void this.consume(p);
     for (const [source, l] of this.local) {
       l.producer = undefined;
       await this.produce(source, l.track);
@@ -257,6 +259,8 @@ export class Stage {
 
   private teardownMedia(): void {
     this.generation++;
+    this.mediaUp = false;
+    this.recvReady = undefined;
     for (const { consumer, peerId } of this.consumers.values()) {
       consumer.close();
       this.emit('trackEnded', { peerId, kind: consumer.kind, producerId: consumer.producerId });
@@ -314,12 +318,38 @@ export class Stage {
     return transport;
   }
 
+  /**
+   * This generation's receive transport, created once, by the first consume: the server
+   * gives a viewer none while nobody is on stage (no router until a broadcaster arrives).
+   */
+  private receiveTransport(): Promise<types.Transport> {
+    if (this.recvTransport && !this.recvTransport.closed) return Promise.resolve(this.recvTransport);
+    if (this.recvReady) return this.recvReady;
+    const gen = this.generation;
+    const ready = this.createTransport('recv').then((t) => {
+      if (gen !== this.generation) {
+        // A media reset came meanwhile: this one belongs to torn-down media.
+        t.close();
+        throw new Error('media was reset');
+      }
+      this.recvTransport = t;
+      return t;
+    });
+    this.recvReady = ready;
+    // A failed attempt is retried by the next consume.
+    ready.catch(() => {
+      if (this.recvReady === ready) this.recvReady = undefined;
+    });
+    return ready;
+  }
+
   private async consume(p: ProducerInfo): Promise<void> {
-    const transport = this.recvTransport;
-    if (!transport || this.consuming.has(p.producerId) || this.consumers.has(p.producerId)) return;
+    if (!this.opts.receive || !this.mediaUp || this.consuming.has(p.producerId) || this.consumers.has(p.producerId)) return;
     this.consuming.add(p.producerId);
     const gen = this.generation;
     try {
+      const transport = await this.receiveTransport();
+      if (gen !== this.generation || transport.closed) return;
       const c = await this.opts.signaling.request('consume', { producerId: p.producerId });
       if (gen !== this.generation || transport.closed) return;
       const consumer = await transport.consume({
@@ -332,8 +362,9 @@ export class Stage {
       await this.opts.signaling.request('resumeConsumer', { consumerId: c.consumerId });
       this.emit('track', { peerId: c.peerId, kind: c.kind, track: consumer.track, producerId: p.producerId });
     } catch (err) {
-      // The producer may have closed meanwhile: not worth an error banner.
-      if (!(err instanceof ServerError && err.code === 'not-found')) this.fail(err);
+      // Media was reset, or the producer closed (its broadcaster may have left the stage) meanwhile: not worth an error banner.
+      const gone = gen !== this.generation || !this.publishers.get(p.peerId)?.producers.has(p.producerId);
+      if (!gone && !(err instanceof ServerError && err.code === 'not-found')) this.fail(err);
     } finally {
       this.consuming.delete(p.producerId);
     }

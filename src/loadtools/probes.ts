@@ -5,13 +5,13 @@ import type { types as ms } from 'mediasoup';
 import type { Logger } from '../log.js';
 import type { RoomRouter } from '../media/roomMedia.js';
 import { ProtocolError, displayName, type MediaSource } from '../protocol/messages.js';
-import type { Peer, PeerLink } from './peer.js';
-import type { Room } from './room.js';
-import type { RoomManager } from './roomManager.js';
+import type { Peer, PeerLink } from '../rooms/peer.js';
+import type { Room } from '../rooms/room.js';
+import type { RoomManager } from '../rooms/roomManager.js';
 
 /**
  * Operator media tools for load tests and diagnostics (admin routes in
- * http/mediaTools.ts):
+ * http/admin/mediaTools.ts):
  *
  * - **RTP ingest**: a comedia PlainTransport on the room's origin router fed by
  *   a plain RTP sender (ffmpeg). Its producer takes a stage slot exactly like a
@@ -193,7 +193,7 @@ export class MediaProbes {
         'createPlainTransport',
         (t) => t.close(),
       );
-      const producer = await joinedRoom.produceOn(ingestPeer, transport, {
+      const producer = await joinedRoom.stage.produceOn(ingestPeer, transport, {
         kind: spec.kind,
         source,
         rtpParameters: {
@@ -245,7 +245,7 @@ export class MediaProbes {
     if (tools.probes.size + spec.ports.length > this.maxPerRoom) {
       throw new ProtocolError('invalid-state', `a room holds at most ${this.maxPerRoom} probes; it has ${tools.probes.size}`);
     }
-    const producers = room.publishers.flatMap((p) => [...p.producers.values()].map((x) => x.producer)).filter((p) => !p.closed);
+    const producers = room.stage.peers.flatMap((p) => [...p.producers.values()].map((x) => x.producer)).filter((p) => !p.closed);
     if (producers.length === 0) throw new ProtocolError('invalid-state', `room "${roomId}" has no producers to consume; start an ingest or a broadcaster first`);
 
     const created: Probe[] = [];
@@ -333,7 +333,7 @@ export class MediaProbes {
     const [statsByGroup, producers] = await Promise.all([
       Promise.all(read.map(async ({ g, picked }) => ({ g, stats: await Promise.all(picked.map(async (m) => ({ m, s: await consumerStats(m.consumer) }))) }))),
       Promise.all(
-        room.publishers.flatMap((peer) => [...peer.producers.values()]).map(async ({ producer }) => {
+        room.stage.peers.flatMap((peer) => [...peer.producers.values()]).map(async ({ producer }) => {
           const stats = (await producer.getStats().catch(() => [])).filter((s) => s.type === 'inbound-rtp');
           return {
             producerId: producer.id,

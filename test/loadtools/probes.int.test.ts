@@ -88,7 +88,7 @@ describe('admin media tools: RTP ingest and probe consumers', () => {
       const fifth = await raw('POST', `/admin/rooms/${room}/ingest`, video('cam-5'));
       expect(fifth.status).toBe(409);
       expect(await fifth.json()).toMatchObject({ error: 'stage-full' });
-      expect(node.rooms.get(room)!.publishers).toHaveLength(4);
+      expect(node.rooms.get(room)!.describe({ participants: false }).publishers).toHaveLength(4);
 
       // Deleting an ingest gives its slot back (cam-2 had only one producer).
       await admin.stopIngest(room, others[0]!.producerId);
@@ -116,7 +116,7 @@ describe('admin media tools: RTP ingest and probe consumers', () => {
 
       // Closing the room's ingests empties the stage.
       for (const id of [first.producerId, mic.producerId, others[1]!.producerId, others[2]!.producerId, now.producerId]) await admin.stopIngest(room, id);
-      await waitFor(() => node.rooms.get(room)!.publishers.length === 0, 5000, 'empty stage');
+      await waitFor(() => node.rooms.get(room)!.describe({ participants: false }).publishers.length === 0, 5000, 'empty stage');
     } finally {
       viewer.close();
     }

@@ -3,15 +3,17 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { buildHttpApp } from '../../src/http/app.js';
-import type { AdminRoutesOptions } from '../../src/http/admin.js';
-import { TokenService } from '../../src/auth/tokens.js';
-import { Metrics } from '../../src/metrics/metrics.js';
-import { ProtocolError } from '../../src/protocol/messages.js';
-import { TurnService } from '../../src/turn/service.js';
-import { describeWorkerBinary } from '../../src/media/workerBinary.js';
+import { buildHttpApp } from '../../../src/http/app.js';
+import type { AdminOptions } from '../../../src/http/admin/index.js';
+import type { RoomSnapshot } from '../../../src/rooms/snapshot.js';
+import { BanList } from '../../../src/moderation/banList.js';
+import { TokenService } from '../../../src/auth/tokens.js';
+import { Metrics } from '../../../src/metrics/metrics.js';
+import { ProtocolError } from '../../../src/protocol/messages.js';
+import { TurnService } from '../../../src/turn/service.js';
+import { describeWorkerBinary } from '../../../src/media/workerBinary.js';
 import * as mediasoup from 'mediasoup';
-import { captureLog } from '../helpers/captureLog.js';
+import { captureLog } from '../../helpers/captureLog.js';
 
 const ADMIN = 'admin-token-for-unit-tests-0123';
 const auth = { authorization: `Bearer ${ADMIN}` };
@@ -19,40 +21,52 @@ const tokens = new TokenService('unit-test-secret-unit-test-secret-0123');
 
 /** Stand-ins with the shape the admin routes read; every mutation is a spy. */
 function fakes() {
-  const peer = (id: string, role: 'publisher' | 'viewer', onStage: boolean, recvWorker?: number) => ({
-    id,
-    name: id.toUpperCase(),
+  const participant = (peerId: string, role: 'publisher' | 'viewer', onStage: boolean, recvWorker?: number) => ({
+    peerId,
+    name: peerId.toUpperCase(),
     role,
     onStage,
-    producers: new Map(onStage ? [['prod-1', {}]] : []),
-    consumers: new Map(recvWorker === undefined ? [] : [['cons-1', {}]]),
-    recvRouter: recvWorker === undefined ? undefined : { workerIndex: recvWorker },
     joinedAt: Date.UTC(2030, 0, 1),
+    producers: onStage ? [{ producerId: 'prod-1', kind: 'audio' as const, source: 'mic' as const, paused: false }] : [],
+    consumers: recvWorker === undefined ? 0 : 1,
+    transports: recvWorker === undefined ? 0 : 1,
+    recvWorker: recvWorker ?? null,
   });
-  const host = peer('host', 'publisher', true);
-  const vera = peer('vera', 'viewer', false, 1);
-  const origin = { workerIndex: 0, viewers: 0 };
-  const fanOut = { workerIndex: 1, viewers: 1 };
+  const host = { id: 'host' };
+  const vera = { id: 'vera' };
+  const chat = { messages: 3, lastSeq: 7, epoch: 'e1' };
+  const snapshot = (opts: { participants?: boolean } = {}): RoomSnapshot => ({
+    id: 'stage-1',
+    createdAt: Date.UTC(2030, 0, 1, 12),
+    viewers: 1,
+    peers: 2,
+    publishers: [{ peerId: 'host', name: 'HOST' }],
+    chat: { ...chat },
+    routers: [
+      { worker: 0, viewers: 0, origin: true },
+      { worker: 1, viewers: 1, origin: false },
+    ],
+    producers: { audio: 1, video: 0 },
+    ...(opts.participants === false ? {} : { participants: [participant('host', 'publisher', true), participant('vera', 'viewer', false, 1)] }),
+  });
   const room = {
     id: 'stage-1',
     closed: false,
-    createdAt: Date.UTC(2030, 0, 1, 12),
     peers: new Map<string, unknown>([
       ['host', host],
       ['vera', vera],
     ]),
-    publishers: [host],
-    viewerCount: 1,
-    chat: { size: 3, lastSeq: 7 },
-    media: { all: () => [origin, fanOut], origin: async () => origin },
+    describe: vi.fn(snapshot),
     close: vi.fn(),
-    kick: vi.fn(),
-    mute: vi.fn(async () => 1),
-    clearChat: vi.fn(),
-    deleteChat: vi.fn(),
+    moderation: { kick: vi.fn(), mute: vi.fn(async () => 1) },
+    chat: { clear: vi.fn(), delete: vi.fn() },
   };
   const roomMap = new Map<string, unknown>([['stage-1', room]]);
-  const rooms = { rooms: roomMap, get: (id: string) => roomMap.get(id), bans: { clear: vi.fn(() => 2) } };
+  const banList = new BanList(60_000);
+  // A token holder's ban: its token and its address (what Room's ban stores).
+  banList.ban('stage-1', ['tok:tok-1', 'ip:198.51.100.7']);
+  const bans = { clear: vi.fn(() => 2), list: vi.fn((r?: string) => banList.list(r)), lift: vi.fn((r: string, k: string) => banList.lift(r, k)) };
+  const rooms = { rooms: roomMap, get: (id: string) => roomMap.get(id), bans };
   const worker = (index: number) => ({
     index,
     pid: 1000 + index,
@@ -66,7 +80,7 @@ function fakes() {
   });
   const pool = { workers: [worker(0), worker(1)] };
   const mintSpy = vi.spyOn(tokens, 'mint');
-  return { room, rooms, pool, host, vera, mintSpy };
+  return { room, rooms, banList, pool, host, vera, mintSpy };
 }
 
 let app: FastifyInstance | undefined;
@@ -76,7 +90,7 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function build(admin: Partial<AdminRoutesOptions> | undefined, f = fakes()) {
+async function build(admin: Partial<AdminOptions> | undefined, f = fakes()) {
   const log = captureLog().log;
   app = await buildHttpApp({
     log,
@@ -98,7 +112,7 @@ async function build(admin: Partial<AdminRoutesOptions> | undefined, f = fakes()
         tokens,
         publicUrl: () => 'https://live.example.test',
         ...admin,
-      } as AdminRoutesOptions),
+      } as AdminOptions),
   });
   return { app, ...f };
 }
@@ -112,6 +126,9 @@ const routes: (InjectOptions & { method: string; url: string })[] = [
   { method: 'POST', url: '/admin/rooms/stage-1/peers/vera/ban', payload: { reason: 'spam' } },
   { method: 'POST', url: '/admin/rooms/stage-1/peers/host/mute' },
   { method: 'DELETE', url: '/admin/rooms/stage-1/bans' },
+  { method: 'GET', url: '/admin/bans' },
+  { method: 'GET', url: '/admin/bans?room=stage-1' },
+  { method: 'DELETE', url: '/admin/rooms/stage-1/bans/token/tok-1' },
   { method: 'DELETE', url: '/admin/rooms/stage-1/chat' },
   { method: 'DELETE', url: '/admin/rooms/stage-1/chat/msg-1' },
   { method: 'GET', url: '/admin/workers' },
@@ -135,7 +152,9 @@ describe('admin routes: bearer token', () => {
       expect(res.headers['www-authenticate']).toBe('Bearer realm="admin"');
       expect(res.json()).toEqual({ error: 'unauthorized', message: expect.stringContaining('ADMIN_TOKEN') });
     }
-    for (const fn of [room.close, room.kick, room.mute, room.clearChat, room.deleteChat, rooms.bans.clear]) expect(fn).not.toHaveBeenCalled();
+    for (const fn of [room.close, room.moderation.kick, room.moderation.mute, room.chat.clear, room.chat.delete, rooms.bans.clear, rooms.bans.list, rooms.bans.lift]) {
+      expect(fn).not.toHaveBeenCalled();
+    }
     for (const w of pool.workers) expect(w.worker.getResourceUsage).not.toHaveBeenCalled();
     expect(mintSpy).not.toHaveBeenCalled();
   });
@@ -205,7 +224,7 @@ describe('admin routes: behaviour', () => {
   it('answers 404 not-found for an unknown room or peer, and 400 for a malformed room id', async () => {
     const { room } = await build({});
     // Bans outlive rooms: lifting them is the one room route that needs no open room (tested below).
-    for (const r of routes.filter((x) => x.url.includes('stage-1') && !x.url.endsWith('/bans'))) {
+    for (const r of routes.filter((x) => x.url.startsWith('/admin/rooms/stage-1') && !x.url.endsWith('/bans'))) {
       const res = await call({ ...r, url: r.url.replace('stage-1', 'nowhere') } as InjectOptions);
       expect(res.statusCode, r.url).toBe(404);
       expect(res.json()).toEqual({ error: 'not-found', message: expect.stringContaining('nowhere') });
@@ -213,7 +232,7 @@ describe('admin routes: behaviour', () => {
     const mute = await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/ghost/mute' });
     expect(mute.statusCode).toBe(404);
     expect(mute.json()).toMatchObject({ error: 'not-found' });
-    expect(room.mute).not.toHaveBeenCalled();
+    expect(room.moderation.mute).not.toHaveBeenCalled();
     const bad = await call({ url: '/admin/rooms/bad%20room' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toEqual({ error: 'bad-request', message: expect.stringMatching(/^params\/room /) });
@@ -227,6 +246,42 @@ describe('admin routes: behaviour', () => {
     expect(rooms.bans.clear).toHaveBeenCalledWith('closed-room');
   });
 
+  it('lists bans with their kind, bare key and expiry, and lifts one by kind and key', async () => {
+    const { banList } = await build({});
+    banList.ban('other-room', ['ip:203.0.113.9'], 120_000);
+    const all = await call({ url: '/admin/bans' });
+    expect(all.statusCode).toBe(200);
+    const expiresAt = expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/);
+    expect(all.json()).toEqual({
+      bans: [
+        { room: 'other-room', kind: 'address', key: '203.0.113.9', expiresAt },
+        { room: 'stage-1', kind: 'token', key: 'tok-1', expiresAt },
+        { room: 'stage-1', kind: 'address', key: '198.51.100.7', expiresAt },
+      ],
+    });
+    const one = (await call({ url: '/admin/bans?room=stage-1' })).json<{ bans: { key: string }[] }>();
+    expect(one.bans.map((b) => b.key)).toEqual(['tok-1', '198.51.100.7']);
+
+    // Lifting the token leaves the address ban: a client without the token stays out.
+    expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/bans/token/tok-1' })).json()).toEqual({ room: 'stage-1', lifted: 1 });
+    expect(banList.isBanned('stage-1', ['tok:tok-1', 'ip:198.51.100.7'])).toBe(false);
+    expect(banList.isBanned('stage-1', ['ip:198.51.100.7'])).toBe(true);
+    const again = await call({ method: 'DELETE', url: '/admin/rooms/stage-1/bans/token/tok-1' });
+    expect(again.statusCode).toBe(404);
+    expect(again.json()).toEqual({ error: 'not-found', message: expect.stringContaining('GET /admin/bans?room=stage-1') });
+    // An address with colons (IPv6), URL-encoded or not.
+    banList.ban('stage-1', ['ip:2001:db8::7']);
+    expect((await call({ method: 'DELETE', url: `/admin/rooms/stage-1/bans/address/${encodeURIComponent('2001:db8::7')}` })).statusCode).toBe(200);
+    expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/bans/address/198.51.100.7' })).statusCode).toBe(200);
+    expect((await call({ url: '/admin/bans?room=stage-1' })).json()).toEqual({ bans: [] });
+
+    for (const url of ['/admin/rooms/stage-1/bans/user/x', '/admin/bans?room=bad%20room']) {
+      const res = await call({ method: url.startsWith('/admin/bans') ? 'GET' : 'DELETE', url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'bad-request' });
+    }
+  });
+
   it('maps the room layer’s ProtocolError codes to HTTP statuses', async () => {
     const { room } = await build({});
     const cases: [ProtocolError, number][] = [
@@ -234,17 +289,18 @@ describe('admin routes: behaviour', () => {
       [new ProtocolError('forbidden', 'nope'), 403],
       [new ProtocolError('bad-request', 'bad'), 400],
       [new ProtocolError('invalid-state', 'busy'), 409],
-      [new ProtocolError('media-unavailable', 'later'), 409],
+      [new ProtocolError('media-unavailable', 'later'), 503],
+      [new ProtocolError('server-busy', 'full'), 503],
     ];
     for (const [err, status] of cases) {
-      room.kick.mockImplementationOnce(() => {
+      room.moderation.kick.mockImplementationOnce(() => {
         throw err;
       });
       const res = await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/kick' });
       expect(res.statusCode).toBe(status);
       expect(res.json()).toEqual({ error: err.code, message: err.message });
     }
-    room.deleteChat.mockImplementationOnce(() => {
+    room.chat.delete.mockImplementationOnce(() => {
       throw new ProtocolError('not-found', 'no message m in this room’s history');
     });
     expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat/m' })).json()).toMatchObject({ error: 'not-found' });
@@ -252,7 +308,7 @@ describe('admin routes: behaviour', () => {
 
   it('hides internal errors behind a 500 without details', async () => {
     const { room } = await build({});
-    room.clearChat.mockImplementationOnce(() => {
+    room.chat.clear.mockImplementationOnce(() => {
       throw new Error('secret internals');
     });
     const res = await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat' });
@@ -263,19 +319,19 @@ describe('admin routes: behaviour', () => {
   it('passes kick/ban/close/mute/chat operations to the room', async () => {
     const { room, host } = await build({});
     expect((await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/kick' })).json()).toEqual({ room: 'stage-1', peerId: 'vera', banned: false });
-    expect(room.kick).toHaveBeenLastCalledWith('vera', { ban: false, reason: undefined });
+    expect(room.moderation.kick).toHaveBeenLastCalledWith('vera', { ban: false, reason: undefined });
     expect((await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/vera/ban', payload: { reason: 'abuse' } })).json()).toEqual({
       room: 'stage-1',
       peerId: 'vera',
       banned: true,
     });
-    expect(room.kick).toHaveBeenLastCalledWith('vera', { ban: true, reason: 'abuse' });
+    expect(room.moderation.kick).toHaveBeenLastCalledWith('vera', { ban: true, reason: 'abuse' });
     expect((await call({ method: 'POST', url: '/admin/rooms/stage-1/peers/host/mute' })).json()).toEqual({ muted: 1 });
-    expect(room.mute).toHaveBeenCalledWith(host);
+    expect(room.moderation.mute).toHaveBeenCalledWith(host);
     expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat' })).json()).toEqual({ room: 'stage-1', seq: 7 });
-    expect(room.clearChat).toHaveBeenCalledWith();
+    expect(room.chat.clear).toHaveBeenCalledWith();
     expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1/chat/msg-9' })).json()).toMatchObject({ messageId: 'msg-9' });
-    expect(room.deleteChat).toHaveBeenCalledWith('msg-9');
+    expect(room.chat.delete).toHaveBeenCalledWith('msg-9');
     expect((await call({ method: 'DELETE', url: '/admin/rooms/stage-1?reason=maintenance' })).json()).toEqual({ room: 'stage-1', closed: true, peers: 2 });
     expect(room.close).toHaveBeenCalledWith('maintenance');
   });
@@ -301,7 +357,7 @@ describe('admin routes: behaviour', () => {
       expect(res.statusCode, `${req.method} ${req.url} ${JSON.stringify(req.payload)}`).toBe(400);
       expect(res.json()).toEqual({ error: 'bad-request', message: expect.stringMatching(message) });
     }
-    expect(room.kick).not.toHaveBeenCalled();
+    expect(room.moderation.kick).not.toHaveBeenCalled();
     expect(room.close).not.toHaveBeenCalled();
     expect(mintSpy).not.toHaveBeenCalled();
   });
@@ -347,10 +403,20 @@ describe('admin routes: behaviour', () => {
     expect(res.json()).toEqual({
       binary,
       workers: [
-        { index: 0, pid: 1000, port: 40000, up: true, consumers: 0, routers: 1, transports: 2, cpu: 0.25, resourceUsage: { ru_utime: 120, ru_stime: 30, ru_maxrss: 51200 } },
-        { index: 1, pid: 1001, port: 40001, up: false, consumers: 5, routers: 1, transports: 2, cpu: 0.25, resourceUsage: null },
+        { index: 0, pid: 1000, port: 40000, up: true, consumers: 0, routers: 1, transports: 2, cpu: 0.25, responding: true, resourceUsage: { ru_utime: 120, ru_stime: 30, ru_maxrss: 51200 } },
+        { index: 1, pid: 1001, port: 40001, up: false, consumers: 5, routers: 1, transports: 2, cpu: 0.25, responding: false, resourceUsage: null },
       ],
     });
+  });
+
+  it('answers within the bound when a worker never answers, reporting it as not responding', async () => {
+    const f = fakes();
+    f.pool.workers[0]!.worker.getResourceUsage.mockImplementation(() => new Promise(() => undefined));
+    await build({ workerBinary: () => ({ path: '/w', origin: 'unknown', mediasoupVersion: '3.15.8' }) }, f);
+    const t0 = Date.now();
+    const res = await call({ url: '/admin/workers' });
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(res.json<{ workers: unknown[] }>().workers[0]).toMatchObject({ index: 0, up: true, responding: false, resourceUsage: null });
   });
 
   it('describes mediasoup’s own worker binary when no workerBinary option is given', async () => {
@@ -372,7 +438,7 @@ describe('admin routes: behaviour', () => {
 
 /** The official OpenAPI 3.0 JSON Schema (spec.openapis.org/oas/3.0/schema/2021-09-28), draft-04 adapted for Ajv 8. */
 function openApi30Validator() {
-  const schema = JSON.parse(fs.readFileSync(new URL('./fixtures/openapi-3.0-schema.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
+  const schema = JSON.parse(fs.readFileSync(new URL('../fixtures/openapi-3.0-schema.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
     definitions: { Schema: { properties: { multipleOf: Record<string, unknown> } } };
   };
   schema.$id = schema.id;
@@ -393,7 +459,7 @@ describe('GET /openapi.json', () => {
     const doc = res.json<{
       openapi: string;
       paths: Record<string, Record<string, { summary?: string; tags?: string[]; security?: unknown; parameters?: { in: string; name: string }[] }>>;
-      components: { securitySchemes: Record<string, unknown> };
+      components: { securitySchemes: Record<string, unknown>; schemas?: Record<string, unknown> };
     }>();
     const validate = openApi30Validator();
     expect(validate(doc), JSON.stringify(validate.errors, null, 1)).toBe(true);
@@ -403,6 +469,10 @@ describe('GET /openapi.json', () => {
     expect(validate(broken)).toBe(false);
     expect(doc.openapi).toMatch(/^3\.0\./);
     expect(doc.components.securitySchemes.adminBearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    // The one error schema of the admin scope, shared by reference.
+    expect(doc.components.schemas?.AdminError).toMatchObject({ type: 'object', required: ['error', 'message'] });
+    const refs = [...JSON.stringify(doc.paths).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
+    expect(new Set(refs)).toEqual(new Set(['AdminError']));
 
     const toOpenApi = (url: string) => url.replace(/:(\w+)/g, '{$1}');
     const expected = [
@@ -413,6 +483,8 @@ describe('GET /openapi.json', () => {
       ['post', '/admin/rooms/:room/peers/:peerId/ban'],
       ['post', '/admin/rooms/:room/peers/:peerId/mute'],
       ['delete', '/admin/rooms/:room/bans'],
+      ['delete', '/admin/rooms/:room/bans/:kind/:key'],
+      ['get', '/admin/bans'],
       ['delete', '/admin/rooms/:room/chat'],
       ['delete', '/admin/rooms/:room/chat/:messageId'],
       ['get', '/admin/workers'],

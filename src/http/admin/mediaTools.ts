@@ -1,26 +1,11 @@
-import type { FastifyError, FastifyPluginAsync } from 'fastify';
-import { ProtocolError } from '../protocol/messages.js';
-import { MAX_PROBES_PER_REQUEST, type IngestSpec, type MediaProbes, type ProbePlacement } from '../rooms/probes.js';
-import { ADMIN_SECURITY_SCHEME } from './admin.js';
-import { bearerChecker } from './bearer.js';
+import type { FastifyPluginAsync } from 'fastify';
+import { MAX_PROBES_PER_REQUEST, type IngestSpec, type MediaProbes, type ProbePlacement } from '../../loadtools/probes.js';
+import { errors, roomParam, roomParams, route, type RoomParams } from './schemas.js';
 
 export interface MediaToolsOptions {
-  /** The operator's bearer token (ADMIN_TOKEN), as for the other admin routes. */
-  token: string;
-  probes: MediaProbes;
+  probes: Pick<MediaProbes, 'startIngest' | 'stopIngest' | 'addProbes' | 'probeStats' | 'closeProbes'>;
 }
 
-// ---- schemas ------------------------------------------------------------------------
-
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-  required: ['error', 'message'],
-} as const;
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema } as const;
-
-const roomParam = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Room id' } as const;
-const roomParams = { type: 'object', properties: { room: roomParam }, required: ['room'], additionalProperties: false } as const;
 const ingestParams = {
   type: 'object',
   properties: { room: roomParam, producerId: { type: 'string', minLength: 1, maxLength: 64 } },
@@ -180,13 +165,6 @@ const statsReply = {
   required: ['at', 'totals', 'producers'],
 } as const;
 
-const TAG = 'admin';
-const security = [{ [ADMIN_SECURITY_SCHEME]: [] }];
-const route = <S extends object>(summary: string, schema: S) => ({ schema: { summary, tags: [TAG], security, ...schema } });
-
-interface RoomParams {
-  room: string;
-}
 interface IngestParams extends RoomParams {
   producerId: string;
 }
@@ -197,33 +175,12 @@ interface ProbesBody {
   placement: ProbePlacement;
 }
 
-const STATUS_BY_CODE: Partial<Record<ProtocolError['code'], number>> = { 'not-found': 404, forbidden: 403, 'bad-request': 400 };
-
 /**
- * Load-test media tools under `/admin/rooms/:room/…` (same bearer token as the
- * other admin routes): RTP ingest publishers and probe consumers. The media
- * logic is in rooms/probes.ts; this plugin only validates and maps errors.
+ * Load-test media tools under `/admin/rooms/:room/…`: RTP ingest publishers
+ * and probe consumers. The media logic is in loadtools/probes.ts; these routes
+ * only validate (the admin scope checks the token and maps errors).
  */
-export const mediaToolsRoutes: FastifyPluginAsync<MediaToolsOptions> = async (app, opts) => {
-  const authorised = bearerChecker(opts.token, 'admin token');
-  const { probes } = opts;
-
-  app.addHook('onRequest', async (req, reply) => {
-    reply.header('cache-control', 'no-store');
-    if (authorised(req.headers.authorization)) return;
-    reply.header('www-authenticate', 'Bearer realm="admin"');
-    return reply.code(401).send({ error: 'unauthorized', message: `${req.method} ${req.routeOptions.url ?? req.url} needs Authorization: Bearer <ADMIN_TOKEN>.` });
-  });
-
-  app.setErrorHandler((err: FastifyError | ProtocolError, req, reply) => {
-    if (err instanceof ProtocolError) return reply.code(STATUS_BY_CODE[err.code] ?? 409).send({ error: err.code, message: err.message });
-    if (err.validation) return reply.code(400).send({ error: 'bad-request', message: err.message });
-    const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) return reply.code(status).send({ error: err.code ?? 'bad-request', message: err.message });
-    req.log.error({ err }, 'media tools route failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error; see the server log' });
-  });
-
+export const mediaToolsRoutes: FastifyPluginAsync<MediaToolsOptions> = async (app, { probes }) => {
   app.post<{ Params: RoomParams; Body: IngestSpec }>(
     '/admin/rooms/:room/ingest',
     route('Start an RTP ingest publisher (comedia PlainTransport on the origin router); it takes a stage slot like a broadcaster', {

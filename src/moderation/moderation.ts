@@ -1,0 +1,58 @@
+import type { Logger } from '../log.js';
+import { ProtocolError } from '../protocol/messages.js';
+import type { Peer } from '../rooms/peer.js';
+import type { RoomBans } from './banList.js';
+
+/** What moderation needs of its room. */
+export interface ModeratedRoom {
+  readonly peers: ReadonlyMap<string, Peer>;
+  readonly log: Logger;
+  leave(peer: Peer): void;
+  /** Pauses every open audio producer of `peer`; returns how many it paused. */
+  pauseAudio(peer: Peer): Promise<number>;
+}
+
+/**
+ * Who may remove, ban or mute whom in one room, and what the target is told.
+ * Bans go to the node's list (they outlive the room); a kick closes the target's
+ * connection with a code its page does not retry.
+ */
+export class Moderation {
+  constructor(
+    private readonly room: ModeratedRoom,
+    private readonly bans: RoomBans,
+  ) {}
+
+  isBanned(keys: string[]): boolean {
+    return this.bans.isBanned(keys);
+  }
+
+  /** Removes a peer; with `ban`, its token and address cannot come back. `by` is undefined for the admin API. */
+  kick(peerId: string, opts: { by?: Peer | undefined; ban?: boolean; reason?: string | undefined } = {}): void {
+    const target = this.room.peers.get(peerId);
+    if (!target) throw new ProtocolError('not-found', `no peer ${peerId} in this room`);
+    const by = opts.by;
+    if (by) {
+      if (!by.isModerator) throw new ProtocolError('forbidden', 'only moderators can remove people');
+      if (target === by) throw new ProtocolError('bad-request', 'you cannot remove yourself; leave instead');
+      if (target.role === 'admin' || (target.isModerator && by.role !== 'admin')) throw new ProtocolError('forbidden', 'only an admin can remove a broadcaster');
+    }
+    if (opts.ban) this.bans.ban(target.banKeys);
+    const reason = opts.reason ?? (opts.ban ? 'banned from this room' : 'removed from this room');
+    this.room.log.info({ target: peerId, by: by?.id ?? 'admin-api', ban: Boolean(opts.ban) }, 'peer removed');
+    target.notify('closing', { reason, code: opts.ban ? 'banned' : 'kicked' });
+    target.link.close(opts.ban ? 4003 : 4001, reason);
+    this.room.leave(target);
+  }
+
+  /**
+   * Admin/moderator mute: pauses every audio producer of a publisher and keeps it
+   * muted for this connection (resume refused, a new mic produced paused). The
+   * publisher is told, so its page shows it.
+   */
+  async mute(target: Peer, reason = 'a moderator muted your microphone'): Promise<number> {
+    target.audioLocked = true;
+    target.notify('moderatorMuted', { kind: 'audio', reason });
+    return this.room.pauseAudio(target);
+  }
+}
