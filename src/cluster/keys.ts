@@ -1,0 +1,49 @@
+/**
+ * Every Redis key and channel the cluster uses, in one place. `prefix` (default
+ * `fourcast`) lets several clusters share one Redis database.
+ *
+ * A room's keys carry the room in a hash tag (`{room}`): on a Redis Cluster they land on
+ * one slot, which the chat scripts need (a script may only touch keys of one slot).
+ *
+ *   <p>:nodes                    set of node ids (an index; the node keys are the truth)
+ *   <p>:node:<id>                string, JSON NodeInfo, expires ttl after the last heartbeat
+ *   <p>:room:{<room>}:origin     string, the origin node id, expires unless its node refreshes it
+ *   <p>:chat:{<room>}:meta       hash { epoch, seq }
+ *   <p>:chat:{<room>}:log        stream, entry id 0-<seq>, field e = the serialized ChatEvent
+ *   <p>:chat:{<room>}:history    list of serialized ChatMessage, oldest first
+ *   <p>:chat:{<room>}            pub/sub channel: {"epoch":…,"event":<ChatEvent>} per event
+ */
+export class ClusterKeys {
+  constructor(readonly prefix = 'fourcast') {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) throw new Error(`key prefix ${JSON.stringify(prefix)}: use 1-64 letters, digits, _ . or -`);
+  }
+
+  nodes(): string {
+    return `${this.prefix}:nodes`;
+  }
+
+  node(id: string): string {
+    return `${this.prefix}:node:${id}`;
+  }
+
+  origin(room: string): string {
+    return `${this.prefix}:room:{${checkRoom(room)}}:origin`;
+  }
+
+  chat(room: string): { meta: string; log: string; history: string; channel: string } {
+    const base = `${this.prefix}:chat:{${checkRoom(room)}}`;
+    return { meta: `${base}:meta`, log: `${base}:log`, history: `${base}:history`, channel: base };
+  }
+}
+
+/** Room names as the protocol allows them (`roomName` in protocol/messages.ts); anything else would break the hash tag. */
+function checkRoom(room: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(room)) throw new Error(`room ${JSON.stringify(room)}: must be 1-64 letters, digits, _ or -`);
+  return room;
+}
+
+/** Node ids: letters, digits, _ . : - (the id appears in key names and logs). */
+export function checkNodeId(id: string): string {
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) throw new Error(`node id ${JSON.stringify(id)}: must be 1-128 letters, digits, _ . : or -`);
+  return id;
+}
