@@ -55,7 +55,6 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
   readonly chat: RoomChat;
   readonly moderation: Moderation;
   private readonly presence: Presence;
-  private lastSpeaker: string | null = null;
   private lastCountSent = -1;
   private presenceVersion = 0;
   private lastPresenceSent = -1;
@@ -71,8 +70,8 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     this.moderation = new Moderation({ peers: this.peerMap, log: opts.log, leave: (p) => this.leave(p), pauseAudio: (p) => this.stage.pauseAudio(p) }, opts.bans);
     this.presence = new Presence(opts.presenceIntervalMs, () => this.sendPresence());
     opts.media.on('routerlost', (rr, wasOrigin) => this.onRouterLost(rr, wasOrigin));
-    opts.media.on('dominantspeaker', (producerId) => this.onDominantSpeaker(producerId));
-    opts.media.on('volumes', (levels) => this.onVolumes(levels));
+    opts.media.on('dominantspeaker', (producerId) => this.stage.dominantSpeaker(producerId));
+    opts.media.on('volumes', (levels) => this.stage.audioLevels(levels));
   }
 
   /** The room's media (load tools reach the origin router through it). */
@@ -224,22 +223,6 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       peer.notify('mediaReset', { reason: wasOrigin ? 'the room’s media server restarted' : 'your media server restarted' });
     }
     this.log.warn({ worker: rr.workerIndex, wasOrigin }, 'media reset sent to affected peers');
-  }
-
-  private onDominantSpeaker(producerId: string | null): void {
-    const peerId = producerId ? (this.stage.ownerOf(producerId)?.id ?? null) : null;
-    if (peerId === this.lastSpeaker) return;
-    this.lastSpeaker = peerId;
-    this.broadcast('activeSpeaker', { peerId });
-  }
-
-  private onVolumes(levels: { producerId: string; volume: number }[]): void {
-    const out: { peerId: string; volume: number }[] = [];
-    for (const l of levels) {
-      const owner = this.stage.ownerOf(l.producerId);
-      if (owner) out.push({ peerId: owner.id, volume: l.volume });
-    }
-    this.broadcast('audioLevels', { levels: out });
   }
 
   // ---- presence ----------------------------------------------------------------

@@ -30,6 +30,7 @@ export interface StageRoom {
  */
 export class Stage {
   private readonly slots = new Set<Peer>();
+  private lastSpeaker: string | null = null;
 
   constructor(private readonly room: StageRoom) {}
 
@@ -115,6 +116,23 @@ export class Stage {
       if (p && !p.producer.closed) return peer;
     }
     return undefined;
+  }
+
+  /** The loudest stage voice changed (audio observer of the origin router): announced once per change. */
+  dominantSpeaker(producerId: string | null): void {
+    const peerId = producerId ? (this.ownerOf(producerId)?.id ?? null) : null;
+    if (peerId === this.lastSpeaker) return;
+    this.lastSpeaker = peerId;
+    this.room.broadcast('activeSpeaker', { peerId });
+  }
+
+  audioLevels(levels: { producerId: string; volume: number }[]): void {
+    const out: { peerId: string; volume: number }[] = [];
+    for (const l of levels) {
+      const owner = this.ownerOf(l.producerId);
+      if (owner) out.push({ peerId: owner.id, volume: l.volume });
+    }
+    this.room.broadcast('audioLevels', { levels: out });
   }
 
   /** A producer closed with its transport (worker death, ingest stopped): the slot is kept, the client re-produces after mediaReset. */

@@ -205,6 +205,22 @@ describe('Room with a fake media layer', () => {
     expect(media.unitOf(a).resets).toBe(1);
   });
 
+  it('the active speaker is announced once per change, levels by peer; unknown producers are ignored', async () => {
+    const { room, media, peer, notes } = setup();
+    const host = peer('publisher');
+    await room.join(host);
+    const mic = await live(room as never, host, 'mic');
+    media.emit('dominantspeaker', mic.id);
+    media.emit('dominantspeaker', mic.id);
+    media.emit('dominantspeaker', 'not-on-stage');
+    expect(notes('activeSpeaker')).toEqual([{ peerId: host.id }, { peerId: null }]);
+    media.emit('volumes', [
+      { producerId: mic.id, volume: -20 },
+      { producerId: 'gone', volume: -10 },
+    ]);
+    expect(notes('audioLevels')).toEqual([{ levels: [{ peerId: host.id, volume: -20 }] }]);
+  });
+
   it('the last leave empties the room; close tells everyone and closes the media', async () => {
     const { room, media, peer } = setup();
     const a = peer('viewer');
