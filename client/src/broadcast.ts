@@ -1,6 +1,7 @@
 import { boot } from './lib/boot';
 import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
+import { joinWhenServerAllows } from './lib/busy';
 import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
 import { $, banner, clearBanner, copyText, endedText, levelMeter, setStatus, statusFor, toast } from './lib/ui';
@@ -370,10 +371,12 @@ async function main(): Promise<void> {
     void monitor();
   });
 
+  let takeOverNext = false;
+  const joinOrWait = joinWhenServerAllows(b.signaling, () => stage.start(takeOverNext));
   async function join(takeOver = false): Promise<void> {
-    try {
-      await stage.start(takeOver);
-    } catch (err) {
+    takeOverNext = takeOver;
+    const err = await joinOrWait();
+    if (err) {
       if (err instanceof ServerError && err.code === 'in-use') {
         state.inUse = true;
         banner('This broadcaster link is already open in another tab or window, which holds its seat on stage. Close that tab, or use this one instead.');

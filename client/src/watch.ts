@@ -1,6 +1,7 @@
 import { boot } from './lib/boot';
 import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
+import { joinWhenServerAllows } from './lib/busy';
 import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
 import { $, banner, endedText, setStatus, statusFor, toast } from './lib/ui';
@@ -54,8 +55,9 @@ async function main(): Promise<void> {
     const [text, kind] = statusFor(state, b.signaling.wasOpen, detail);
     setStatus(text, kind);
   });
+  const join = joinWhenServerAllows(b.signaling, () => stage.start());
   b.signaling.onOpen = () => {
-    stage.start().catch((err: unknown) => toast(err instanceof ServerError ? err.message : `Could not join: ${String(err)}`));
+    void join().then((err) => err && toast(err instanceof ServerError ? err.message : `Could not join: ${String(err)}`));
   };
   if (b.routerRtpCapabilities) void stage.preload(b.routerRtpCapabilities).catch(() => undefined);
   b.signaling.connect();
