@@ -1,3 +1,5 @@
+import { joinCluster, type ClusterMembership } from './cluster/membership.js';
+import { redactRedisUrl, type RedisHealth } from './cluster/redis.js';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,6 +153,17 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     // Known once the HTTP server is bound (HTTP_PORT=0 picks a port); read by the admin token links.
     const publicHttp: { url?: string } = {};
     const fixedWsUrl: { url?: string } = { url: config.ws.publicUrl };
+    // Cluster mode (REDIS_URL): joined once the node's URLs are known, after listen.
+    let cluster: ClusterMembership | undefined;
+    const clusterView = config.redisUrl
+      ? {
+          get nodeId() {
+            return cluster?.nodeId ?? 'starting';
+          },
+          health: (): RedisHealth => cluster?.health() ?? { state: 'connecting', since: Date.now(), lastError: undefined, url: redactRedisUrl(config.redisUrl!) },
+          nodes: () => cluster?.nodes() ?? Promise.resolve([]),
+        }
+      : undefined;
     const adminToken = config.auth.adminToken;
     if (adminToken) log.info('admin routes enabled at /admin/* (Authorization: Bearer <ADMIN_TOKEN>)');
     else log.info('admin routes disabled: ADMIN_TOKEN is not set');
@@ -173,6 +186,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
             tokens,
             publicUrl: () => publicHttp.url,
             workerBinary: () => describeWorkerBinary(),
+            cluster: clusterView,
             probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined), log: log.child({ component: 'probes' }) }),
           }
         : undefined,
@@ -192,6 +206,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         if (alive < pool.workers.length) reasons.push(`${pool.workers.length - alive} mediasoup worker(s) down`);
         const stuck = pool.unresponsive();
         if (stuck.length) reasons.push(`mediasoup worker(s) ${stuck.join(', ')} not answering`);
+        const redis = clusterView?.health().state;
+        if (redis && redis !== 'connected') reasons.push(`redis ${redis}: cluster features degraded`);
         return reasons;
       },
     });
@@ -204,6 +220,14 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     const behindProxy = config.http.publicUrl !== undefined && config.http.trustProxy !== false;
     const wsUrl = config.ws.publicUrl ?? (behindProxy ? `${wsScheme}://${pub.host}/ws` : `${wsScheme}://${pub.hostname}:${bound.port}/ws`);
     if (config.http.publicUrl) fixedWsUrl.url = wsUrl;
+    if (config.redisUrl) {
+      cluster = await joinCluster({
+        url: config.redisUrl,
+        self: { wsUrl, httpUrl, mediaAddress: media.announced[0] ?? config.media.listenIp, startedAt: Date.now() },
+        load: () => [...rooms.rooms.values()].reduce((n, r) => n + r.peers.size, 0),
+        log,
+      });
+    }
 
     const httpApp = http;
     const socket = listenSocket;
@@ -244,6 +268,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
           signaling.close();
           closeUws(socket);
           await httpApp.close();
+          await cluster?.close();
           pool.close();
         })();
         return closing;

@@ -59,9 +59,9 @@ describe('configuration docs', () => {
     // There is no per-room token setting: ALLOW_ANONYMOUS_VIEWERS is server-wide.
     expect(byName.ALLOW_ANONYMOUS_VIEWERS).not.toMatch(/rooms can/i);
     expect(byName.ALLOW_ANONYMOUS_VIEWERS).toMatch(/no per-room setting/);
-    // Cluster mode is not built: REDIS_URL is only validated.
+    // Cluster mode is partial: nodes register, but nothing is shared between them yet.
     expect(byName.REDIS_URL).not.toMatch(/joins nodes/i);
-    expect(byName.REDIS_URL).toMatch(/not built yet/);
+    expect(byName.REDIS_URL).toMatch(/not shared between nodes yet/);
   });
 
   it('--help lists every variable with its default', () => {

@@ -10,6 +10,7 @@ import { banRoutes } from './bans.js';
 import { workerRoutes, type WorkerRoutesOptions } from './workers.js';
 import { tokenRoutes, type TokenRoutesOptions } from './tokens.js';
 import { mediaToolsRoutes, type MediaToolsOptions } from './mediaTools.js';
+import { clusterRoutes, type ClusterRoutesOptions } from './cluster.js';
 
 export { ADMIN_SECURITY_SCHEME } from './schemas.js';
 
@@ -23,6 +24,8 @@ export interface AdminOptions {
   publicUrl?: TokenRoutesOptions['publicUrl'];
   /** The mediasoup-worker binary the pool runs, for `GET /admin/workers`; default `describeWorkerBinary()`. */
   workerBinary?: WorkerRoutesOptions['workerBinary'];
+  /** This node's cluster membership (REDIS_URL); absent when it runs alone. */
+  cluster?: ClusterRoutesOptions['cluster'];
   /** Load-test media tools (`/admin/rooms/:room/{ingest,probes}`); not registered when absent. */
   probes?: MediaToolsOptions['probes'] | undefined;
 }
@@ -71,5 +74,6 @@ export const adminScope: FastifyPluginAsync<AdminOptions> = async (app, opts) =>
   await app.register(banRoutes, { bans: opts.rooms.bans });
   await app.register(workerRoutes, { pool: opts.pool, workerBinary: opts.workerBinary });
   await app.register(tokenRoutes, { tokens: opts.tokens, publicUrl: opts.publicUrl });
+  await app.register(clusterRoutes, { cluster: opts.cluster });
   if (opts.probes) await app.register(mediaToolsRoutes, { probes: opts.probes });
 };

@@ -132,6 +132,7 @@ const routes: (InjectOptions & { method: string; url: string })[] = [
   { method: 'DELETE', url: '/admin/rooms/stage-1/chat' },
   { method: 'DELETE', url: '/admin/rooms/stage-1/chat/msg-1' },
   { method: 'GET', url: '/admin/workers' },
+  { method: 'GET', url: '/admin/cluster' },
   { method: 'POST', url: '/admin/tokens', payload: { role: 'viewer', room: 'stage-1', name: 'Val' } },
 ];
 
@@ -488,6 +489,7 @@ describe('GET /openapi.json', () => {
       ['delete', '/admin/rooms/:room/chat'],
       ['delete', '/admin/rooms/:room/chat/:messageId'],
       ['get', '/admin/workers'],
+      ['get', '/admin/cluster'],
       ['post', '/admin/tokens'],
     ] as const;
     const listed = Object.entries(doc.paths).flatMap(([p, ops]) => (p.startsWith('/admin') ? Object.keys(ops).map((m) => `${m} ${p}`) : []));
