@@ -40,7 +40,8 @@ describe('viewer through coturn (relay only)', () => {
 
     // The pair ICE selected (the transport stat's selectedCandidatePairId) succeeded, and its
     // local candidate is a relay candidate allocated on our coturn, towards the worker's port.
-    const path = await viewer.evaluate(async () => {
+    // A consent check in flight shows the selected pair as in-progress for a moment: read it again until it settles.
+    const readPath = () => viewer.evaluate(async () => {
       const stage = (globalThis as any).fourcast.stage;
       const stats: Map<string, any> = await stage.recvTransport.getStats();
       const all = [...stats.values()];
@@ -56,6 +57,7 @@ describe('viewer through coturn (relay only)', () => {
         localTypes: [...new Set(all.filter((s) => s.type === 'local-candidate').map((s) => s.candidateType))],
       };
     });
+    const path = await poll(readPath, (p) => p.pair?.state === 'succeeded', 10_000, 'the selected pair to show succeeded');
     console.log(`relayed viewer's selected ICE path: ${JSON.stringify(path)}`);
     expect(path.transports).toBe(1);
     expect(path.pair).toMatchObject({ state: 'succeeded' });
