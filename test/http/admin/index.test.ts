@@ -1,6 +1,3 @@
-import fs from 'node:fs';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildHttpApp } from '../../../src/http/app.js';
@@ -14,6 +11,7 @@ import { TurnService } from '../../../src/turn/service.js';
 import { describeWorkerBinary } from '../../../src/media/workerBinary.js';
 import * as mediasoup from 'mediasoup';
 import { captureLog } from '../../helpers/captureLog.js';
+import { openApi30Validator } from '../../helpers/openApi.js';
 
 const ADMIN = 'admin-token-for-unit-tests-0123';
 const auth = { authorization: `Bearer ${ADMIN}` };
@@ -437,20 +435,6 @@ describe('admin routes: behaviour', () => {
   });
 });
 
-/** The official OpenAPI 3.0 JSON Schema (spec.openapis.org/oas/3.0/schema/2021-09-28), draft-04 adapted for Ajv 8. */
-function openApi30Validator() {
-  const schema = JSON.parse(fs.readFileSync(new URL('../fixtures/openapi-3.0-schema.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
-    definitions: { Schema: { properties: { multipleOf: Record<string, unknown> } } };
-  };
-  schema.$id = schema.id;
-  delete schema.id;
-  delete schema.$schema;
-  // draft-04 boolean exclusiveMinimum → draft-06+ number.
-  schema.definitions.Schema.properties.multipleOf = { type: 'number', exclusiveMinimum: 0 };
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  addFormats.default(ajv);
-  return ajv.compile(schema);
-}
 
 describe('GET /openapi.json', () => {
   it('is a valid OpenAPI 3.0 document listing every admin route with bearer security', async () => {
