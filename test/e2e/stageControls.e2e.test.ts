@@ -258,6 +258,8 @@ describe('stage controls in Chromium', () => {
       await caster.selectOption('#mic', mics.at(-1)!);
       await caster.reload();
       await caster.waitForFunction(() => (globalThis as any).fourcast?.state?.joined, null, { timeout: 20_000 });
+      // The device list fills in after the page asks for the devices, which can come after the join.
+      await caster.waitForFunction(() => (globalThis as any).document.querySelectorAll('#mic option').length > 1, null, { timeout: 10_000 });
       expect(await caster.inputValue('#mic')).toBe(mics.at(-1));
     }
     await goLive(caster);
