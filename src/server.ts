@@ -84,6 +84,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     portBase: config.media.portBase,
     log: log.child({ component: 'media' }),
     cpuHeadroom: config.media.cpuHeadroom,
+    unresponsiveSamples: config.media.unresponsiveSamples,
     onServerBusy: () => metrics.limitRefused('server-busy'),
   });
 

@@ -59,6 +59,8 @@ export interface Config {
     keyFrameRequestDelayMs: number;
     /** Share of one core past which a worker takes no new rooms or viewers. */
     cpuHeadroom: number;
+    /** Missed health samples in a row before a worker is killed and replaced (WORKER_UNRESPONSIVE_SAMPLES). */
+    unresponsiveSamples: number;
     /** Media objects one participant may hold at once. */
     peerLimits: { transports: number; producers: number; consumers: number };
   };
@@ -236,6 +238,7 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       maxViewersPerRouter: c.ROUTER_MAX_VIEWERS,
       keyFrameRequestDelayMs: c.KEYFRAME_REQUEST_DELAY_MS,
       cpuHeadroom: c.WORKER_CPU_HEADROOM,
+      unresponsiveSamples: c.WORKER_UNRESPONSIVE_SAMPLES,
       peerLimits: { transports: c.MAX_TRANSPORTS_PER_PEER, producers: c.MAX_PRODUCERS_PER_PEER, consumers: c.MAX_CONSUMERS_PER_PEER },
     },
     rooms: { emptyGraceMs: c.ROOM_GRACE_SECONDS * 1000 },

@@ -3,6 +3,8 @@ import type { Browser, Page } from 'playwright-core';
 import { errorCodes } from '../../src/protocol/messages.js';
 import type { Fourcast } from '../../src/server.js';
 import { launchChromium } from '../helpers/browser.js';
+import { captureLog } from '../helpers/captureLog.js';
+import { pageMediaOf, serverMediaOf } from '../helpers/mediaDiag.js';
 import { decodingAll, openPage, peerIdOf, poll, stageStats } from '../helpers/pages.js';
 import { timeOrigin } from '../helpers/pageEvents.js';
 import { ResponseTally } from '../helpers/responseTally.js';
@@ -22,17 +24,24 @@ describe('live stage in Chromium', () => {
   const publishers: Page[] = [];
   const viewers: Page[] = [];
   let publisherIds: string[] = [];
+  // The node's warnings and errors (a worker killed, a transport failing): printed with a failed media wait.
+  const nodeLog = captureLog('warn');
 
+  /** Both ends of a viewer's media, and the node's warnings: what a stalled viewer is explained with. */
+  const explain = (v: Page) => async () => {
+    const id = await peerIdOf(v);
+    return { server: id ? await serverMediaOf(node, ROOM, id) : 'no peer', page: await pageMediaOf(v), nodeLog: nodeLog.lines.slice(-20) };
+  };
   const allViewersDecode = async (ids: string[], timeoutMs: number) => {
     for (const [i, v] of viewers.entries()) {
-      await poll(() => decodingAll(v, ids), (r) => r.ok, timeoutMs, `viewer ${i} decoding ${ids.length} broadcasters`);
+      await poll(() => decodingAll(v, ids), (r) => r.ok, timeoutMs, `viewer ${i} decoding ${ids.length} broadcasters`, explain(v));
     }
   };
 
   beforeAll(async () => {
     // Cap of 2 receivers per router: four viewers (and the broadcasters, who receive too) need routers on both workers.
     // The request limiter raised so that every fuzz frame reaches the parser (at the default 50/s all but ~200 would be `rate-limited`).
-    node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '2', WS_REQUESTS_PER_SECOND: '100000' });
+    node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '2', WS_REQUESTS_PER_SECOND: '100000' }, nodeLog.log);
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -74,7 +83,7 @@ describe('live stage in Chromium', () => {
     const ids = await Promise.all(viewers.map(peerIdOf));
     const fanOutViewer = viewers[ids.findIndex((id) => id && fanOutPeers.includes(id))]!;
     expect(fanOutViewer).toBeDefined();
-    await poll(() => decodingAll(fanOutViewer, publisherIds), (r) => r.ok, 20_000, 'fan-out viewer decoding');
+    await poll(() => decodingAll(fanOutViewer, publisherIds), (r) => r.ok, 20_000, 'fan-out viewer decoding', explain(fanOutViewer));
   });
 
   it('refuses a fifth broadcaster with the protocol error', async () => {

@@ -22,7 +22,8 @@ export async function openPage(browser: Browser, url: string, label: string, log
   return page;
 }
 
-export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+/** Polls `fn` until `ok`; on timeout the error carries the last value and, when given, what `explain` gathers then. */
+export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string, explain?: () => Promise<unknown>): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < end) {
@@ -30,7 +31,8 @@ export async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeo
     if (ok(last)) return last;
     await new Promise((r) => setTimeout(r, 400));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+  const why = explain ? `; state: ${JSON.stringify(await explain().catch((e: Error) => e.message))}` : '';
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}${why}`);
 }
 
 /**

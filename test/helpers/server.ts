@@ -1,10 +1,11 @@
 import { loadConfig } from '../../src/config/index.js';
 import { startFourcast, type Fourcast } from '../../src/server.js';
 import { freePortRange } from './ports.js';
+import type { Logger } from 'pino';
 import { silentLog } from './pool.js';
 
 /** A whole Fourcast node in the test process, on 127.0.0.1 and free ports. */
-export async function startTestNode(env: Record<string, string> = {}): Promise<Fourcast> {
+export async function startTestNode(env: Record<string, string> = {}, log: Logger = silentLog): Promise<Fourcast> {
   const workers = Number(env.MEDIASOUP_WORKERS ?? 1);
   const config = loadConfig({
     HTTP_HOST: '127.0.0.1',
@@ -27,7 +28,7 @@ export async function startTestNode(env: Record<string, string> = {}): Promise<F
   });
   // e2e (vitest.config.ts sets FOURCAST_TEST_PAGES) serves the checked build, like `npm start`;
   // the other projects test the API alone and need no client build.
-  const node = await startFourcast(config, silentLog, process.env.FOURCAST_TEST_PAGES === '1' ? {} : { clientDir: null });
+  const node = await startFourcast(config, log, process.env.FOURCAST_TEST_PAGES === '1' ? {} : { clientDir: null });
   // The default public URL says localhost; tests pin 127.0.0.1 so nothing resolves elsewhere.
   return Object.assign(Object.create(node) as Fourcast, {
     urls: { http: node.urls.http.replace('localhost', '127.0.0.1'), ws: node.urls.ws.replace('localhost', '127.0.0.1') },

@@ -1,6 +1,7 @@
 import { Device } from 'mediasoup-client';
 import type { types } from 'mediasoup-client';
 import type { MediaSource, ProducerInfo, ResponseData } from '../../../src/protocol/messages';
+import { isRetriable } from './busy';
 import { ServerError, type Signaling } from './signaling';
 
 export interface StageOptions {
@@ -76,6 +77,8 @@ export class Stage {
   private sendTransport: types.Transport | undefined;
   private readonly consumers = new Map<string, { consumer: types.Consumer; peerId: string }>();
   private readonly consuming = new Set<string>();
+  /** Consumes the server could not serve yet, by producer: attempts so far (the pause grows). */
+  private readonly consumeRetries = new Map<string, number>();
   readonly publishers = new Map<string, { name: string; producers: Map<string, ProducerInfo> }>();
   private readonly local = new Map<MediaSource, { track: MediaStreamTrack; producer: types.Producer | undefined; paused: boolean }>();
   /** True after the first successful join: a re-join takes this link's seat back from a stale connection. */
@@ -364,10 +367,27 @@ export class Stage {
     } catch (err) {
       // Media was reset, or the producer closed (its broadcaster may have left the stage) meanwhile: not worth an error banner.
       const gone = gen !== this.generation || !this.publishers.get(p.peerId)?.producers.has(p.producerId);
-      if (!gone && !(err instanceof ServerError && err.code === 'not-found')) this.fail(err);
+      if (!gone && isRetriable(err)) this.retryConsume(p, gen);
+      else if (!gone && !(err instanceof ServerError && err.code === 'not-found')) this.fail(err);
     } finally {
       this.consuming.delete(p.producerId);
     }
+  }
+
+  /**
+   * A consume the server could not serve now (its media server slow, restarting or full):
+   * asked again after a growing pause (1 s … 15 s) while the broadcaster is still on stage,
+   * so a viewer never stays without one broadcaster because of one slow moment.
+   */
+  private retryConsume(p: ProducerInfo, gen: number): void {
+    const n = (this.consumeRetries.get(p.producerId) ?? 0) + 1;
+    this.consumeRetries.set(p.producerId, n);
+    window.setTimeout(() => {
+      if (gen !== this.generation || !this.publishers.get(p.peerId)?.producers.has(p.producerId)) return;
+      void this.consume(p).then(() => {
+        if (this.consumers.has(p.producerId)) this.consumeRetries.delete(p.producerId);
+      });
+    }, Math.min(15_000, 1000 * 2 ** (n - 1)));
   }
 
   private dropConsumer(producerId: string): void {
