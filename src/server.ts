@@ -1,4 +1,6 @@
-import { joinCluster, type ClusterMembership } from './cluster/membership.js';
+import { ClusterBans } from './cluster/bans.js';
+import { ChatStream } from './cluster/chatStream.js';
+import { connectCluster, joinCluster, type ClusterMembership } from './cluster/membership.js';
 import { redactRedisUrl, type RedisHealth } from './cluster/redis.js';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
@@ -92,6 +94,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
   log.info({ binary }, `mediasoup worker binary: ${binary ? `${binary.origin} build of mediasoup ${binary.mediasoupVersion}` : 'unknown'}`);
 
   let listenSocket: us_listen_socket | undefined;
+  let redisLink: ReturnType<typeof connectCluster> | undefined;
+  let clusterBans: ClusterBans | undefined;
   let http: FastifyInstance | undefined;
   let draining = false;
   try {
@@ -101,6 +105,10 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       opts.clientDir === undefined ? checkBuild(root, { serverFromDist: path.relative(root, here).split(path.sep)[0] === 'dist' }).clientDir : (opts.clientDir ?? undefined);
     const wsApp = createWsApp(uws, config.tls);
     const ws = wsApp.app;
+    // Cluster mode: one Redis connection for the node, from the start (rooms share their chat through it).
+    redisLink = config.redisUrl ? connectCluster(config.redisUrl) : undefined;
+    const link = redisLink;
+    if (link) metrics.labelNode(link.nodeId);
     const rooms = new RoomManager({
       pool,
       log,
@@ -110,13 +118,23 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       presenceIntervalMs: 1000,
       emptyRoomGraceMs: config.rooms.emptyGraceMs,
       chat: config.chat,
+      ...(link ? { sharedChat: (room: string) => new ChatStream(link.redis, room, { history: config.chat.history }) } : {}),
       participantListMax: config.participantListMax,
       bans: new BanList(config.bans.durationMs),
       roomLimits: { total: config.limits.roomsTotal, perAddress: config.limits.roomsPerAddress },
       onRoomRefused: (limit) => metrics.limitRefused(limit === 'total' ? 'rooms-total' : 'rooms-per-address'),
       peerLimits: config.media.peerLimits,
       onPeerLimitRefused: (limit) => metrics.limitRefused(limit),
+      onChatOut: (recipients) => metrics.chatMessage('out', recipients),
     });
+    // Cluster mode: this node's ban list follows the cluster's (a ban made anywhere holds here).
+    clusterBans = link
+      ? new ClusterBans(link.redis, rooms.bans, {
+          log: log.child({ component: 'bans' }),
+          onBanned: (room) => rooms.get(room)?.moderation.expelBanned(),
+        })
+      : undefined;
+    void clusterBans?.start(); // local bans work meanwhile; the start never waits on Redis
     metrics.attach({ pool, rooms });
     pool.on('workerdied', () => metrics.workerDeath());
     const addressLimits = new AddressLimits({
@@ -221,9 +239,9 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     const behindProxy = config.http.publicUrl !== undefined && config.http.trustProxy !== false;
     const wsUrl = config.ws.publicUrl ?? (behindProxy ? `${wsScheme}://${pub.host}/ws` : `${wsScheme}://${pub.hostname}:${bound.port}/ws`);
     if (config.http.publicUrl) fixedWsUrl.url = wsUrl;
-    if (config.redisUrl) {
+    if (link) {
       cluster = await joinCluster({
-        url: config.redisUrl,
+        ...link,
         self: { wsUrl, httpUrl, mediaAddress: media.announced[0] ?? config.media.listenIp, startedAt: Date.now() },
         load: () => [...rooms.rooms.values()].reduce((n, r) => n + r.peers.size, 0),
         log,
@@ -269,6 +287,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
           signaling.close();
           closeUws(socket);
           await httpApp.close();
+          await clusterBans?.close();
           await cluster?.close();
           pool.close();
         })();
@@ -278,6 +297,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
   } catch (err) {
     if (listenSocket) closeUws(listenSocket);
     await http?.close();
+    await clusterBans?.close();
+    await redisLink?.redis.close();
     pool.close();
     throw err;
   }

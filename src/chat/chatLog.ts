@@ -12,9 +12,10 @@ import { hasVisibleText, limitCombiningMarks } from '../protocol/names.js';
 export class ChatLog {
   /**
    * Random per log: this log's sequence numbers mean nothing to a client that
-   * holds another epoch's (a restarted server starts again at 0).
+   * holds another epoch's (a restarted server starts again at 0). A replica
+   * takes the cluster's epoch (`reset`).
    */
-  readonly epoch = randomUUID();
+  private epochValue: string = randomUUID();
   private seq = 0;
   private messages: ChatMessage[] = [];
   private events: ChatEvent[] = [];
@@ -25,8 +26,52 @@ export class ChatLog {
     private readonly journal = Math.max(100, history * 4),
   ) {}
 
+  get epoch(): string {
+    return this.epochValue;
+  }
+
   get lastSeq(): number {
     return this.seq;
+  }
+
+  /** The oldest sequence the journal can replay from (lastSeq + 1 when it is empty). */
+  get journalStart(): number {
+    return this.events[0]?.seq ?? this.seq + 1;
+  }
+
+  /** Journal events after `seq`, when the journal still holds them all; undefined otherwise. */
+  eventsAfter(seq: number): ChatEvent[] | undefined {
+    if (seq >= this.seq) return [];
+    if (this.journalStart > seq + 1) return undefined;
+    return this.events.filter((e) => e.seq > seq);
+  }
+
+  // ---- replica (cluster mode: the cluster's log in Redis is the truth) ----------------
+
+  /** Starts over from a snapshot of another log: its epoch, sequence and messages; an empty journal. */
+  reset(epoch: string, lastSeq: number, messages: ChatMessage[]): void {
+    this.epochValue = epoch;
+    this.seq = lastSeq;
+    this.messages = messages.slice(-this.history);
+    this.events = [];
+  }
+
+  /**
+   * Applies the next event of the log this replicates. False (nothing changed) when it is
+   * not the next one: already applied (seq <= lastSeq) or after a hole.
+   */
+  apply(e: ChatEvent): boolean {
+    if (e.seq !== this.seq + 1) return false;
+    this.seq = e.seq;
+    if (e.type === 'message') {
+      this.messages.push(e.message);
+      if (this.messages.length > this.history) this.messages.shift();
+    } else if (e.type === 'delete') {
+      const i = this.messages.findIndex((m) => m.id === e.id);
+      if (i >= 0) this.messages.splice(i, 1);
+    } else this.messages = [];
+    this.record(e);
+    return true;
   }
 
   get size(): number {

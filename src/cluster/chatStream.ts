@@ -1,18 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { ChatEvent, ChatMessage, ChatSync, Notifications } from '../protocol/messages.js';
+import type { SharedChatLog, SharedChatUpdate } from '../chat/roomChat.js';
+import type { ChatEvent, ChatMessage, ChatSync } from '../protocol/messages.js';
 import { ClusterKeys } from './keys.js';
 import { LuaScript, type RedisConnection } from './redis.js';
-
-/**
- * A room's chat log as the signaling layer uses it, whether it lives in this process
- * (ChatLog) or in Redis (ChatStream): the async form of ChatLog's public surface.
- */
-export interface AsyncChatLog {
-  append(from: { peerId: string; name: string; role: ChatMessage['role'] }, text: string): Promise<Notifications['chatMessage']>;
-  delete(id: string): Promise<Notifications['chatDeleted'] | undefined>;
-  clear(): Promise<Notifications['chatCleared']>;
-  sync(since?: number, epoch?: string): Promise<ChatSync>;
-}
 
 export interface ChatStreamOptions {
   /** Messages kept for a joining client's snapshot (CHAT_HISTORY). */
@@ -27,16 +17,8 @@ export interface ChatStreamOptions {
   keys?: ClusterKeys;
 }
 
-/** What a node's subscription hands to its fan-out, in sequence order. */
-export type ChatStreamUpdate =
-  /** The next event of the room: send it to this node's viewers. */
-  | { type: 'event'; epoch: string; event: ChatEvent }
-  /**
-   * This node missed events it cannot replay (Redis was away longer than the journal
-   * covers, or Redis lost the room's chat and a new epoch began): `sync` holds the
-   * snapshot to replace the viewers' list with.
-   */
-  | { type: 'resync'; sync: ChatSync };
+/** What a node's subscription hands to its fan-out, in sequence order (chat/roomChat.ts defines it). */
+export type ChatStreamUpdate = SharedChatUpdate;
 
 // ─── Lua ────────────────────────────────────────────────────────────────────────────
 // KEYS: 1 meta (hash epoch, seq), 2 log (stream), 3 history (list).
@@ -143,7 +125,7 @@ return {epoch, seq, oldest, redis.call('LRANGE', KEYS[3], 0, -1), events}`,
  * Semantics follow ChatLog (same `sync` rules), as promises. Calls reject at once while
  * Redis is away (see RedisConnection).
  */
-export class ChatStream implements AsyncChatLog {
+export class ChatStream implements SharedChatLog {
   readonly journal: number;
   private readonly idleTtlMs: number;
   private readonly k: ReturnType<ClusterKeys['chat']>;

@@ -12,6 +12,10 @@
  *   <p>:chat:{<room>}:log        stream, entry id 0-<seq>, field e = the serialized ChatEvent
  *   <p>:chat:{<room>}:history    list of serialized ChatMessage, oldest first
  *   <p>:chat:{<room>}            pub/sub channel: {"epoch":…,"event":<ChatEvent>} per event
+ *   <p>:bans:{<room>}            hash { <ban key (tok:… or ip:…)>: expiry, ms since the epoch }, expires with its longest ban
+ *   <p>:bans:rooms               set of rooms with bans (an index; the hashes are the truth)
+ *   <p>:bans:epoch               string, a random id written when Redis holds no ban state: a new one means Redis lost the bans
+ *   <p>:bans                     pub/sub channel: {"o":<node>,"s":<seq>,"c":<BanChange>} per ban, lift or clear
  */
 export class ClusterKeys {
   constructor(readonly prefix = 'fourcast') {
@@ -33,6 +37,17 @@ export class ClusterKeys {
   chat(room: string): { meta: string; log: string; history: string; channel: string } {
     const base = `${this.prefix}:chat:{${checkRoom(room)}}`;
     return { meta: `${base}:meta`, log: `${base}:log`, history: `${base}:history`, channel: base };
+  }
+
+  /** The bans of one room (a hash). */
+  bans(room: string): string {
+    return `${this.prefix}:bans:{${checkRoom(room)}}`;
+  }
+
+  /** The cluster-wide ban keys; `roomPrefix` + room + `}` is a room's hash (for scripts that walk the index). */
+  banIndex(): { rooms: string; epoch: string; channel: string; roomPrefix: string } {
+    const base = `${this.prefix}:bans`;
+    return { rooms: `${base}:rooms`, epoch: `${base}:epoch`, channel: base, roomPrefix: `${base}:{` };
   }
 }
 

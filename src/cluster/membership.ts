@@ -22,21 +22,26 @@ export function makeNodeId(host = os.hostname()): string {
   return `${safe}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
+/** The node's connection to the cluster's Redis, named after the node (shown in CLIENT LIST). */
+export function connectCluster(url: string, nodeId = makeNodeId()): { nodeId: string; redis: RedisConnection } {
+  return { nodeId, redis: new RedisConnection(url, { name: nodeId }) };
+}
+
 /**
- * Joins the cluster at `url`. Never fails the node's start: with Redis away the node runs
- * alone, `/ready` says Redis is degraded, and the registry registers it as soon as Redis
- * answers (it reconnects forever).
+ * Joins the cluster over `redis` (connectCluster). Never fails the node's start: with Redis
+ * away the node runs alone, `/ready` says Redis is degraded, and the registry registers it
+ * as soon as Redis answers (it reconnects forever). `close()` also closes `redis`.
  */
 export async function joinCluster(opts: {
-  url: string;
+  nodeId: string;
+  redis: RedisConnection;
   self: Omit<NodeInfo, 'load' | 'id'>;
   load: () => number;
   log: Logger;
   heartbeatMs?: number;
 }): Promise<ClusterMembership> {
-  const nodeId = makeNodeId();
+  const { nodeId, redis } = opts;
   const log = opts.log.child({ component: 'cluster', node: nodeId });
-  const redis = new RedisConnection(opts.url, { name: nodeId });
   const registry = new NodeRegistry(redis, { ...opts.self, id: nodeId }, { load: opts.load, ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}) });
   // One line per outage, not one per missed beat.
   let failing = false;

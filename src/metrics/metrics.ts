@@ -230,6 +230,14 @@ export class Metrics {
   }
 
   /** Starts reading rooms, peers and workers from these objects at every scrape. */
+  /**
+   * Cluster mode: every series carries `node="<node id>"` (the id /admin/cluster lists), so
+   * one Prometheus scraping every node can tell them apart and sum across them.
+   */
+  labelNode(nodeId: string): void {
+    this.registry.setDefaultLabels({ node: nodeId });
+  }
+
   attach(sources: MetricSources): void {
     this.sources = sources;
   }

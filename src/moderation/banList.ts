@@ -3,9 +3,14 @@
  * (a room closes when it empties; the banned person would otherwise walk back in when
  * it reopens). Keyed by room, then by what the ban applies to: `tok:<token id>` or
  * `ip:<client address>`. Each ban expires; expired ones are forgotten on the next sweep.
+ *
+ * In a cluster the list is one node's replica (cluster/bans.ts): changes made here through
+ * `ban`/`lift`/`clear` reach the listeners of `watch`; changes from elsewhere come in
+ * through `apply`/`replaceAll`, which do not notify (they must not echo back).
  */
 export class BanList {
   private readonly rooms = new Map<string, Map<string, number>>();
+  private readonly listeners = new Set<(change: BanChange) => void>();
   private nextSweep = 0;
 
   constructor(
@@ -19,7 +24,13 @@ export class BanList {
     const until = this.now() + ms;
     let bans = this.rooms.get(room);
     if (!bans) this.rooms.set(room, (bans = new Map()));
-    for (const k of keys) bans.set(k, Math.max(until, bans.get(k) ?? 0));
+    const result: Record<string, number> = {};
+    for (const k of keys) {
+      const v = Math.max(until, bans.get(k) ?? 0);
+      bans.set(k, v);
+      result[k] = v;
+    }
+    if (keys.length) this.notify({ type: 'ban', room, bans: result });
   }
 
   /**
@@ -41,17 +52,65 @@ export class BanList {
   clear(room: string): number {
     const n = this.list(room).length;
     this.rooms.delete(room);
+    // Told even when this list held none: another node's copy may.
+    this.notify({ type: 'clear', room });
     return n;
   }
 
   /** Lifts one ban of `room` (`tok:<id>` or `ip:<address>`); false when none was in force. */
   lift(room: string, key: string): boolean {
+    const until = this.rooms.get(room)?.get(key);
+    this.remove(room, key);
+    this.notify({ type: 'lift', room, key });
+    return until !== undefined && until > this.now();
+  }
+
+  /**
+   * Calls `listener` after each change made through `ban`, `lift` or `clear` (not
+   * `apply`/`replaceAll`). Returns the function that stops it.
+   */
+  watch(listener: (change: BanChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /**
+   * A change made elsewhere (another node), applied without telling the listeners. A ban
+   * keeps the longer of the two expiries, as `ban` does.
+   */
+  apply(change: BanChange): void {
+    if (change.type === 'clear') this.rooms.delete(change.room);
+    else if (change.type === 'lift') this.remove(change.room, change.key);
+    else this.merge(change.room, change.bans);
+  }
+
+  /**
+   * Makes the list exactly `rooms` (room → ban key → expiry), without telling the
+   * listeners: a replica reloading the cluster's bans. Expired entries are dropped.
+   */
+  replaceAll(rooms: ReadonlyMap<string, Readonly<Record<string, number>>>): void {
+    this.rooms.clear();
+    for (const [room, bans] of rooms) this.merge(room, bans);
+  }
+
+  private merge(room: string, incoming: Readonly<Record<string, number>>): void {
+    const now = this.now();
+    let bans = this.rooms.get(room);
+    for (const [k, until] of Object.entries(incoming)) {
+      if (!(until > now)) continue;
+      if (!bans) this.rooms.set(room, (bans = new Map()));
+      bans.set(k, Math.max(until, bans.get(k) ?? 0));
+    }
+  }
+
+  private remove(room: string, key: string): void {
     const bans = this.rooms.get(room);
-    const until = bans?.get(key);
-    if (!bans || until === undefined) return false;
-    bans.delete(key);
+    if (!bans?.delete(key)) return;
     if (bans.size === 0) this.rooms.delete(room);
-    return until > this.now();
+  }
+
+  private notify(change: BanChange): void {
+    for (const l of this.listeners) l(change);
   }
 
   /** Bans in force, of one room or of all, ordered by room, then by expiry. */
@@ -89,6 +148,15 @@ export class BanList {
     }
   }
 }
+
+/**
+ * One change to a ban list. A ban carries each key's resulting expiry (ms since the
+ * epoch), so it can be applied anywhere with the longer-ban-wins rule.
+ */
+export type BanChange =
+  | { type: 'ban'; room: string; bans: Record<string, number> }
+  | { type: 'lift'; room: string; key: string }
+  | { type: 'clear'; room: string };
 
 /** What a Room sees of the ban list: its own room's bans. */
 export interface RoomBans {

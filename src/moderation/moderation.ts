@@ -40,8 +40,24 @@ export class Moderation {
     if (opts.ban) this.bans.ban(target.banKeys);
     const reason = opts.reason ?? (opts.ban ? 'banned from this room' : 'removed from this room');
     this.room.log.info({ target: peerId, by: by?.id ?? 'admin-api', ban: Boolean(opts.ban) }, 'peer removed');
-    target.notify('closing', { reason, code: opts.ban ? 'banned' : 'kicked' });
-    target.link.close(opts.ban ? 4003 : 4001, reason);
+    this.remove(target, opts.ban ? 'banned' : 'kicked', reason);
+  }
+
+  /** Closes every peer the ban list refuses now (a ban made on another node of the cluster); returns how many. */
+  expelBanned(): number {
+    let n = 0;
+    for (const target of [...this.room.peers.values()]) {
+      if (!this.bans.isBanned(target.banKeys)) continue;
+      this.room.log.info({ target: target.id }, 'peer removed: banned on another node');
+      this.remove(target, 'banned', 'banned from this room');
+      n++;
+    }
+    return n;
+  }
+
+  private remove(target: Peer, code: 'banned' | 'kicked', reason: string): void {
+    target.notify('closing', { reason, code });
+    target.link.close(code === 'banned' ? 4003 : 4001, reason);
     this.room.leave(target);
   }
 

@@ -31,6 +31,7 @@ export const errorCodes = [
   'draining', // the node is shutting down
   'server-busy', // every media worker is past its CPU headroom or not answering; retry in a minute
   'in-use', // this broadcaster link is already connected (another tab); join with takeOver to move it here
+  'unavailable', // a cluster service (the shared chat in Redis) does not answer; retry shortly
   'internal',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -295,6 +296,11 @@ export interface Notifications {
   chatMessage: ChatMessage & { epoch: string };
   chatDeleted: { id: string; seq: number };
   chatCleared: { seq: number };
+  /**
+   * The node's copy of the chat was (re)loaded from the cluster: a client holding another
+   * epoch, or a sequence other than `lastSeq`, asks for `chatSync`.
+   */
+  chatResync: { epoch: string; lastSeq: number };
   /** The peer's media path was lost (worker died): re-create transports, re-produce, re-consume. */
   mediaReset: { reason: string };
   /** The node is draining; reconnect elsewhere after `retryAfterMs`. */

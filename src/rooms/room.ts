@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { RoomMedia, RoomRouter } from '../media/roomMedia.js';
 import { MAX_PUBLISHERS, ProtocolError, isReservedName, notification, type NotificationName, type Notifications, type ParticipantInfo, type ResponseData } from '../protocol/messages.js';
 import type { Peer, PeerMediaUnit } from './peer.js';
-import { RoomChat, type ChatOptions } from '../chat/roomChat.js';
+import { RoomChat, type ChatOptions, type SharedChatLog } from '../chat/roomChat.js';
 import { Moderation } from '../moderation/moderation.js';
 import type { RoomBans } from '../moderation/banList.js';
 import { Presence } from './presence.js';
@@ -26,6 +26,10 @@ export interface RoomOptions<M extends RoomMediaPort = RoomMedia> {
   /** Viewer count pushes are throttled to one per this many ms. */
   presenceIntervalMs: number;
   chat: ChatOptions;
+  /** Cluster mode: the room's chat log shared through Redis (this node keeps a replica). */
+  sharedChat?: SharedChatLog | undefined;
+  /** A chat message went out to this many of the node's participants (metrics). */
+  onChatOut?: ((recipients: number) => void) | undefined;
   /** Rooms up to this many peers also get the participant list. */
   participantListMax: number;
   /** The node's bans of this room (they outlive the room). */
@@ -66,7 +70,10 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     this.topic = `room/${opts.id}`;
     const broadcast = this.broadcast.bind(this);
     this.stage = new Stage({ broadcast, hosts: this.hosts, presenceChanged: () => this.presenceChanged(), keyFrameRequestDelayMs: opts.keyFrameRequestDelayMs });
-    this.chat = new RoomChat(opts.chat, broadcast);
+    this.chat = new RoomChat(opts.chat, broadcast, opts.sharedChat, {
+      onError: (err) => opts.log.warn({ err: err.message }, 'shared chat'),
+      onMessageOut: () => opts.onChatOut?.(this.peerMap.size),
+    });
     this.moderation = new Moderation({ peers: this.peerMap, log: opts.log, leave: (p) => this.leave(p), pauseAudio: (p) => this.stage.pauseAudio(p) }, opts.bans);
     this.presence = new Presence(opts.presenceIntervalMs, () => this.sendPresence());
     opts.media.on('routerlost', (rr, wasOrigin) => this.onRouterLost(rr, wasOrigin));
@@ -114,7 +121,10 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     if (this.moderation.isBanned(peer.banKeys)) throw new ProtocolError('forbidden', 'you are banned from this room');
     this.claimToken(peer, opts.takeOver === true);
     const caps = await this.opts.media.rtpCapabilities;
-    // Re-checked after the await: two tabs joining at once must not both get in.
+    // In a cluster the chat may come from Redis. Answered before the checks below, and the
+    // peer subscribed to the room with no await in between, so no chat event falls between.
+    const chat = await this.chat.sync(opts.chatSince, opts.chatEpoch);
+    // Re-checked after the awaits: two tabs joining at once must not both get in.
     this.claimToken(peer, opts.takeOver === true);
     if (this.closedFlag || this.opts.media.closed) throw new ProtocolError('invalid-state', 'room is closing; join again');
     if (peer.closed) throw new ProtocolError('invalid-state', 'you left the room');
@@ -134,7 +144,7 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       publishers: this.stage.infos(),
       viewerCount: this.viewerCount,
       maxPublishers: MAX_PUBLISHERS,
-      chat: this.chat.sync(opts.chatSince, opts.chatEpoch),
+      chat,
       moderator: peer.isModerator,
     };
   }
@@ -187,6 +197,7 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     }
     this.closedFlag = true;
     this.presence.close();
+    this.chat.close();
     this.opts.media.close();
     this.emit('close');
   }

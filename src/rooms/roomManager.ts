@@ -6,7 +6,7 @@ import type { PeerLimit } from '../media/peerMedia.js';
 import type { ResponseData, Role } from '../protocol/messages.js';
 import { Peer, type PeerLink } from './peer.js';
 import { Room } from './room.js';
-import type { ChatOptions } from '../chat/roomChat.js';
+import type { ChatOptions, SharedChatLog } from '../chat/roomChat.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { BanList } from '../moderation/banList.js';
 
@@ -20,6 +20,10 @@ export interface RoomManagerOptions {
   /** An empty room lingers this long (a broadcaster reloading keeps their room). */
   emptyRoomGraceMs: number;
   chat: ChatOptions;
+  /** Cluster mode: each room's chat log shared through Redis (cluster/chatStream.ts). */
+  sharedChat?: (roomId: string) => SharedChatLog;
+  /** A chat message went out to this many of the node's participants (metrics). */
+  onChatOut?: (recipients: number) => void;
   participantListMax: number;
   /** Node-wide bans (they outlive rooms); default: a list whose bans last an hour. */
   bans?: BanList;
@@ -83,6 +87,8 @@ export class RoomManager {
       keyFrameRequestDelayMs: this.opts.keyFrameRequestDelayMs,
       presenceIntervalMs: this.opts.presenceIntervalMs,
       chat: this.opts.chat,
+      sharedChat: this.opts.sharedChat?.(id),
+      onChatOut: this.opts.onChatOut,
       participantListMax: this.opts.participantListMax,
       bans: this.bans.forRoom(id),
     });

@@ -107,19 +107,19 @@ export const handlers: { [M in Method]: Handler<M> } = {
   pauseProducer: joined(async (room, peer, d) => (await room.stage.setPaused(peer, d.producerId, true), none)),
   resumeProducer: joined(async (room, peer, d) => (await room.stage.setPaused(peer, d.producerId, false), none)),
 
-  chatSend: joined((room, peer, d, ctx, session) => {
+  chatSend: joined(async (room, peer, d, ctx, session) => {
     // The budget is the connection's and its address's: leaving and joining again does not refill it.
     if (!peer.isModerator && !(session.chat.take() && ctx.limits.takeChat(session.remote))) {
       throw new ProtocolError('rate-limited', 'you are sending messages too fast; wait a moment');
     }
-    const sent = room.chat.send(peer, d.text);
+    // Fan-out ('out') is counted where the room tells its participants (RoomManager's onChatOut).
+    const sent = await room.chat.send(peer, d.text);
     ctx.metrics.chatMessage('in');
-    ctx.metrics.chatMessage('out', room.peers.size);
     return sent;
   }),
   chatSync: joined((room, _peer, d) => room.chat.sync(d.since, d.epoch)),
-  chatDelete: joined((room, peer, d) => (room.chat.delete(d.messageId, peer), none)),
-  chatClear: joined((room, peer) => (room.chat.clear(peer), none)),
+  chatDelete: joined(async (room, peer, d) => (await room.chat.delete(d.messageId, peer), none)),
+  chatClear: joined(async (room, peer) => (await room.chat.clear(peer), none)),
   kick: joined((room, peer, d) => (room.moderation.kick(d.peerId, { by: peer, reason: d.reason }), none)),
   ban: joined((room, peer, d) => (room.moderation.kick(d.peerId, { by: peer, ban: true, reason: d.reason }), none)),
 };

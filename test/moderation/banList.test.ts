@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BanList, banKey, parseBanKey } from '../../src/moderation/banList.js';
+import { BanList, banKey, parseBanKey, type BanChange } from '../../src/moderation/banList.js';
 
 describe('BanList: listing and lifting (admin)', () => {
   it('lists bans in force by room then expiry, with kind and bare key, and forgets expired ones', () => {
@@ -94,5 +94,70 @@ describe('BanList: bans in force', () => {
     expect(a.isBanned(['ip:y'])).toBe(false);
     expect(bans.clear('a')).toBe(1);
     expect(a.isBanned(['ip:x'])).toBe(false);
+  });
+});
+
+describe('BanList: as a replica (watch, apply, replaceAll)', () => {
+  it('tells watchers of ban, lift and clear, with each key resulting expiry', () => {
+    let now = 1_000;
+    const bans = new BanList(60_000, () => now);
+    const seen: BanChange[] = [];
+    const stop = bans.watch((c) => seen.push(c));
+    bans.ban('stage', ['ip:x'], 10_000);
+    bans.ban('stage', ['ip:x', 'tok:a'], 5_000);
+    bans.lift('stage', 'tok:a');
+    // Told even when this list has no such ban: another node's copy may.
+    bans.lift('stage', 'tok:unknown');
+    bans.clear('lobby');
+    bans.ban('stage', []);
+    expect(seen).toEqual([
+      { type: 'ban', room: 'stage', bans: { 'ip:x': 11_000 } },
+      { type: 'ban', room: 'stage', bans: { 'ip:x': 11_000, 'tok:a': 6_000 } },
+      { type: 'lift', room: 'stage', key: 'tok:a' },
+      { type: 'lift', room: 'stage', key: 'tok:unknown' },
+      { type: 'clear', room: 'lobby' },
+    ]);
+    stop();
+    now = 2_000;
+    bans.ban('stage', ['ip:y']);
+    expect(seen).toHaveLength(5);
+  });
+
+  it('applies changes from elsewhere without telling watchers, keeping the longer ban', () => {
+    const bans = new BanList(60_000, () => 0);
+    const seen: BanChange[] = [];
+    bans.watch((c) => seen.push(c));
+    bans.apply({ type: 'ban', room: 'stage', bans: { 'ip:x': 10_000, 'tok:a': 5_000, 'ip:old': 0 } });
+    bans.apply({ type: 'ban', room: 'stage', bans: { 'ip:x': 3_000 } });
+    expect(bans.list('stage').map((b) => [b.key, b.expiresAt])).toEqual([
+      ['a', 5_000],
+      ['x', 10_000],
+    ]);
+    bans.apply({ type: 'lift', room: 'stage', key: 'tok:a' });
+    expect(bans.isBanned('stage', ['tok:a'])).toBe(false);
+    bans.apply({ type: 'clear', room: 'stage' });
+    expect(bans.size).toBe(0);
+    bans.apply({ type: 'lift', room: 'nowhere', key: 'ip:x' });
+    expect(seen).toEqual([]);
+  });
+
+  it('replaceAll makes the list exactly the given bans, dropping expired ones', () => {
+    let now = 1_000;
+    const bans = new BanList(60_000, () => now);
+    bans.ban('stage', ['ip:x']);
+    bans.ban('lobby', ['ip:y']);
+    const seen: BanChange[] = [];
+    bans.watch((c) => seen.push(c));
+    bans.replaceAll(
+      new Map<string, Record<string, number>>([
+        ['stage', { 'tok:a': 5_000, 'ip:gone': 500 }],
+        ['empty', { 'ip:gone': 1_000 }],
+      ]),
+    );
+    expect(bans.list()).toEqual([{ room: 'stage', kind: 'token', key: 'a', expiresAt: 5_000 }]);
+    expect(bans.isBanned('lobby', ['ip:y'])).toBe(false);
+    expect(seen).toEqual([]);
+    now = 5_000;
+    expect(bans.size).toBe(0);
   });
 });

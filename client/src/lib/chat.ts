@@ -66,6 +66,10 @@ export class ChatPanel {
     signaling.on('chatMessage', ({ epoch, ...m }) => this.sameLog(epoch) && this.apply({ type: 'message', seq: m.seq, message: m }));
     signaling.on('chatDeleted', (d) => this.apply({ type: 'delete', seq: d.seq, id: d.id }));
     signaling.on('chatCleared', (d) => this.apply({ type: 'clear', seq: d.seq }));
+    // Cluster mode: the node's copy of the chat was (re)loaded; catch up if it differs from ours.
+    signaling.on('chatResync', (d) => {
+      if (d.epoch !== this.epoch || d.lastSeq !== this.lastSeq) this.resync();
+    });
     signaling.on('participants', ({ peers }) => this.renderPeople(peers));
   }
 

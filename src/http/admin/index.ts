@@ -31,7 +31,7 @@ export interface AdminOptions {
 }
 
 // A media server that is full or not answering is the server's state, not a conflict with the request.
-const STATUS_BY_CODE: Partial<Record<ProtocolError['code'], number>> = { 'not-found': 404, forbidden: 403, 'bad-request': 400, 'server-busy': 503, 'media-unavailable': 503 };
+const STATUS_BY_CODE: Partial<Record<ProtocolError['code'], number>> = { 'not-found': 404, forbidden: 403, 'bad-request': 400, 'server-busy': 503, 'media-unavailable': 503, unavailable: 503 };
 
 /** Body parser refusals (empty or invalid JSON, wrong content type, too large) by status. */
 const CLIENT_ERROR: Record<number, string> = { 400: 'bad-request', 413: 'too-large', 415: 'unsupported-media-type' };

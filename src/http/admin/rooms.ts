@@ -214,9 +214,9 @@ export const roomRoutes: FastifyPluginAsync<RoomRoutesOptions> = async (app, { r
     }),
     async (req) => {
       const room = roomOf(req.params.room);
-      room.chat.clear();
+      const { seq } = await room.chat.clear();
       req.log.info({ room: room.id }, 'admin: chat cleared');
-      return { room: room.id, seq: room.describe({ participants: false }).chat.lastSeq };
+      return { room: room.id, seq };
     },
   );
 
@@ -231,9 +231,9 @@ export const roomRoutes: FastifyPluginAsync<RoomRoutesOptions> = async (app, { r
     }),
     async (req) => {
       const room = roomOf(req.params.room);
-      room.chat.delete(req.params.messageId);
+      const { seq } = await room.chat.delete(req.params.messageId);
       req.log.info({ room: room.id, message: req.params.messageId }, 'admin: chat message deleted');
-      return { room: room.id, messageId: req.params.messageId, seq: room.describe({ participants: false }).chat.lastSeq };
+      return { room: room.id, messageId: req.params.messageId, seq };
     },
   );
 };

@@ -57,7 +57,7 @@ function fakes() {
     describe: vi.fn(snapshot),
     close: vi.fn(),
     moderation: { kick: vi.fn(), mute: vi.fn(async () => 1) },
-    chat: { clear: vi.fn(), delete: vi.fn() },
+    chat: { clear: vi.fn(async () => ({ seq: 7 })), delete: vi.fn(async (id: string) => ({ id, seq: 7 })) },
   };
   const roomMap = new Map<string, unknown>([['stage-1', room]]);
   const banList = new BanList(60_000);
