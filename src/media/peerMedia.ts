@@ -193,7 +193,11 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         if (!this.closedFlag) this.emit('producerlost', producer.id, source);
       });
       if (req.paused) await this.timed(producer.pause(), 'pauseProducer');
-      await this.room.addProducer(producer);
+      await this.room.addProducer(producer).catch((err: unknown) => {
+        // Not announced to anyone: it must not linger and hold the source.
+        producer.close();
+        throw err;
+      });
       if (this.closedFlag || producer.closed) {
         producer.close();
         throw new ProtocolError('invalid-state', 'the producer closed while starting; produce again');
@@ -244,11 +248,14 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     if (this.consumerMap.size + this.consumesPending.size >= max) {
       throw this.refuse('consumers-per-peer', `at most ${max} consumers per participant; close one first`);
     }
-    if (!recv.rr.router.canConsume({ producerId, rtpCapabilities })) {
-      throw new ProtocolError('bad-request', 'your device cannot receive this producer (codec mismatch)');
-    }
     this.consumesPending.add(producerId);
     try {
+      // On a fan-out router the producer arrives through a pipe: wait for it (or pipe it again).
+      await this.room.feed(producerId, recv.rr);
+      if (this.closedFlag || recv.transport.closed) throw left();
+      if (!recv.rr.router.canConsume({ producerId, rtpCapabilities })) {
+        throw new ProtocolError('bad-request', 'your device cannot receive this producer (codec mismatch)');
+      }
       const consumer = await this.timed(
         mediasoupCall(() => recv.transport.consume({ producerId, rtpCapabilities, paused: true, appData: { peerId: this.peerId } })),
         'consume',

@@ -42,8 +42,12 @@ const PIPE_LISTEN: ms.TransportListenInfo = { protocol: 'udp', ip: '127.0.0.1', 
 export class RoomRouter {
   /** Peers placed on this router to receive media. */
   viewers = 0;
-  /** Producers already piped into this router (pipeToRouter must run once per pair). */
-  readonly piped = new Set<string>();
+  /**
+   * Producers piped (or being piped) into this router, by producer id: pipeToRouter must run
+   * once per pair, and a consume waits for it. A failed pipe leaves the map, so the next
+   * consume of that producer tries again.
+   */
+  readonly piped = new Map<string, Promise<void>>();
   constructor(
     readonly router: ms.Router,
     readonly worker: MediaWorker,
@@ -198,7 +202,13 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
         this.levelObserver && this.timed(this.levelObserver.addProducer({ producerId: producer.id }), 'addProducer (levels)').catch(() => undefined),
       ]);
     }
-    await Promise.all(this.all().filter((rr) => rr !== origin && !rr.closed).map((rr) => this.pipe(producer, origin, rr)));
+    // A fan-out router that cannot take it now (its worker too slow) does not fail the
+    // broadcaster: its viewers' consumes pipe it again (feed).
+    await Promise.all(this.all().filter((rr) => rr !== origin && !rr.closed).map((rr) => this.pipe(producer, origin, rr).catch((err: Error) => this.pipeFailed(rr, err))));
+  }
+
+  private pipeFailed(rr: RoomRouter, err: Error): void {
+    this.opts.log.warn({ worker: rr.workerIndex, err: err.message }, 'pipe to a fan-out router failed; its viewers pipe again when they consume');
   }
 
   close(): void {
@@ -210,19 +220,37 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     this.routers.clear();
   }
 
-  private async pipe(producer: ms.Producer, origin: RoomRouter, target: RoomRouter): Promise<void> {
-    if (producer.closed || target.closed || origin.closed || target.piped.has(producer.id)) return;
-    target.piped.add(producer.id);
+  /**
+   * Makes sure `producerId` reaches `target`, the router a consumer of it will be created on:
+   * nothing to do on the origin; on a fan-out router, waits for its pipe, or pipes it again
+   * when an earlier attempt failed (a worker too slow to answer in time).
+   */
+  async feed(producerId: string, target: RoomRouter): Promise<void> {
+    const origin = this.originRouter;
+    if (!origin || target === origin) return;
+    const producer = this.producers.get(producerId);
+    if (!producer) throw new ProtocolError('not-found', `no producer ${producerId} in this room`);
+    await this.pipe(producer, origin, target);
+  }
+
+  private pipe(producer: ms.Producer, origin: RoomRouter, target: RoomRouter): Promise<void> {
+    if (producer.closed || target.closed || origin.closed) return Promise.resolve();
+    const known = target.piped.get(producer.id);
+    if (known) return known;
+    const p: Promise<void> = this.timed(origin.router.pipeToRouter({ producerId: producer.id, router: target.router, listenInfo: PIPE_LISTEN }), 'pipeToRouter', (r) => {
+      r.pipeConsumer?.close();
+      r.pipeProducer?.close();
+    }).then(
+      () => undefined,
+      (err: unknown) => {
+        if (target.piped.get(producer.id) === p) target.piped.delete(producer.id);
+        // The producer or a router closed meanwhile: nothing to feed.
+        if (!producer.closed && !target.closed && !origin.closed) throw err;
+      },
+    );
+    target.piped.set(producer.id, p);
     producer.observer.once('close', () => target.piped.delete(producer.id));
-    try {
-      await this.timed(origin.router.pipeToRouter({ producerId: producer.id, router: target.router, listenInfo: PIPE_LISTEN }), 'pipeToRouter', (r) => {
-        r.pipeConsumer?.close();
-        r.pipeProducer?.close();
-      });
-    } catch (err) {
-      // The producer or a router closed meanwhile: nothing to feed.
-      if (!producer.closed && !target.closed && !origin.closed) throw err;
-    }
+    return p;
   }
 
   private startOrigin(): Promise<RoomRouter> {
@@ -260,7 +288,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     const p = (async () => {
       const origin = await this.origin();
       const rr = await this.createRouter(worker);
-      await Promise.all([...this.producers.values()].map((p) => this.pipe(p, origin, rr)));
+      await Promise.all([...this.producers.values()].map((p) => this.pipe(p, origin, rr).catch((err: Error) => this.pipeFailed(rr, err))));
       this.opts.log.debug({ worker: worker.index }, 'fan-out router ready');
       return rr;
     })().finally(() => this.creating.delete(worker.index));
