@@ -1,5 +1,6 @@
 import { ClusterBans } from './cluster/bans.js';
 import { ChatStream } from './cluster/chatStream.js';
+import { ClusterPresence } from './cluster/presence.js';
 import { connectCluster, joinCluster, type ClusterMembership } from './cluster/membership.js';
 import { redactRedisUrl, type RedisHealth } from './cluster/redis.js';
 import type { Server as HttpsServer } from 'node:https';
@@ -96,6 +97,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
   let listenSocket: us_listen_socket | undefined;
   let redisLink: ReturnType<typeof connectCluster> | undefined;
   let clusterBans: ClusterBans | undefined;
+  let clusterPresence: ClusterPresence | undefined;
   let http: FastifyInstance | undefined;
   let draining = false;
   try {
@@ -135,6 +137,9 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         })
       : undefined;
     void clusterBans?.start(); // local bans work meanwhile; the start never waits on Redis
+    // Cluster mode: viewer counts and small rooms' participant lists add up every node's.
+    clusterPresence = link ? new ClusterPresence(link.redis, { nodeId: link.nodeId, rooms: () => rooms.rooms.values(), log: log.child({ component: 'presence' }) }) : undefined;
+    clusterPresence?.start();
     metrics.attach({ pool, rooms });
     pool.on('workerdied', () => metrics.workerDeath());
     const addressLimits = new AddressLimits({
@@ -288,6 +293,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
           closeUws(socket);
           await httpApp.close();
           await clusterBans?.close();
+          await clusterPresence?.close();
           await cluster?.close();
           pool.close();
         })();
@@ -298,6 +304,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     if (listenSocket) closeUws(listenSocket);
     await http?.close();
     await clusterBans?.close();
+    await clusterPresence?.close();
     await redisLink?.redis.close();
     pool.close();
     throw err;

@@ -12,6 +12,7 @@
  *   <p>:chat:{<room>}:log        stream, entry id 0-<seq>, field e = the serialized ChatEvent
  *   <p>:chat:{<room>}:history    list of serialized ChatMessage, oldest first
  *   <p>:chat:{<room>}            pub/sub channel: {"epoch":…,"event":<ChatEvent>} per event
+ *   <p>:presence:{<room>}        hash node id → "<ms> <NodePresence JSON>", each node's part of the room
  *   <p>:bans:{<room>}            hash { <ban key (tok:… or ip:…)>: expiry, ms since the epoch }, expires with its longest ban
  *   <p>:bans:rooms               set of rooms with bans (an index; the hashes are the truth)
  *   <p>:bans:epoch               string, a random id written when Redis holds no ban state: a new one means Redis lost the bans
@@ -32,6 +33,10 @@ export class ClusterKeys {
 
   origin(room: string): string {
     return `${this.prefix}:room:{${checkRoom(room)}}:origin`;
+  }
+
+  presence(room: string): string {
+    return `${this.prefix}:presence:{${checkRoom(room)}}`;
   }
 
   chat(room: string): { meta: string; log: string; history: string; channel: string } {

@@ -1,3 +1,13 @@
+import type { ParticipantInfo } from '../protocol/messages.js';
+
+/** One node's part of a room (cluster mode): its viewers and peers, and its participants while the room is small. */
+export interface NodePresence {
+  viewers: number;
+  peers: number;
+  /** Undefined when this node alone holds more than the room's list size. */
+  participants: ParticipantInfo[] | undefined;
+}
+
 /**
  * Throttles a room's presence pushes (viewer count, participant list): the first
  * change goes out at once, later ones at most once per interval, coalesced, so a

@@ -6,7 +6,7 @@ import type { Peer, PeerMediaUnit } from './peer.js';
 import { RoomChat, type ChatOptions, type SharedChatLog } from '../chat/roomChat.js';
 import { Moderation } from '../moderation/moderation.js';
 import type { RoomBans } from '../moderation/banList.js';
-import { Presence } from './presence.js';
+import { Presence, type NodePresence } from './presence.js';
 import { Stage } from './stage.js';
 import { describePeer, type RoomSnapshot } from './snapshot.js';
 
@@ -59,6 +59,8 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
   readonly chat: RoomChat;
   readonly moderation: Moderation;
   private readonly presence: Presence;
+  /** The other nodes' part of this room (cluster mode; none alone). */
+  private remote: NodePresence = { viewers: 0, peers: 0, participants: [] };
   private lastCountSent = -1;
   private presenceVersion = 0;
   private lastPresenceSent = -1;
@@ -103,11 +105,29 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     return this.hosts.size > 0 || this.stage.size > 0;
   }
 
-  /** The audience: everyone who is neither on stage nor a host waiting to go live. */
+  /** This node's audience: everyone here who is neither on stage nor a host waiting to go live. */
   get viewerCount(): number {
     let stageViewers = 0;
     for (const p of this.stage.peers) if (!p.canPublish) stageViewers++;
     return this.peerMap.size - this.hosts.size - stageViewers;
+  }
+
+  /** The whole audience: this node's and, in a cluster, the other nodes' (what participants are told). */
+  get totalViewers(): number {
+    return this.viewerCount + this.remote.viewers;
+  }
+
+  /** This node's part of the room's presence (cluster/presence.ts writes it for the other nodes). */
+  localPresence(): NodePresence {
+    const small = this.peerMap.size <= this.opts.participantListMax;
+    return { viewers: this.viewerCount, peers: this.peerMap.size, participants: small ? this.participants() : undefined };
+  }
+
+  /** The other nodes' parts, summed: counts and lists told to participants include them. */
+  setRemotePresence(p: NodePresence): void {
+    const same = p.viewers === this.remote.viewers && p.peers === this.remote.peers && JSON.stringify(p.participants) === JSON.stringify(this.remote.participants);
+    this.remote = p;
+    if (!same) this.presenceChanged();
   }
 
   broadcast<N extends NotificationName>(method: N, data: Notifications[N]): void {
@@ -142,7 +162,7 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       canPublish: peer.canPublish,
       routerRtpCapabilities: caps,
       publishers: this.stage.infos(),
-      viewerCount: this.viewerCount,
+      viewerCount: this.totalViewers,
       maxPublishers: MAX_PUBLISHERS,
       chat,
       moderator: peer.isModerator,
@@ -245,14 +265,15 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
 
   /** Viewer count (and the participant list of small rooms), each only when changed. */
   private sendPresence(): void {
-    const count = this.viewerCount;
+    const count = this.totalViewers;
     if (count !== this.lastCountSent) {
       this.lastCountSent = count;
       this.broadcast('viewerCount', { count });
     }
-    if (this.presenceVersion !== this.lastPresenceSent && this.peerMap.size <= this.opts.participantListMax) {
+    const remote = this.remote.participants;
+    if (this.presenceVersion !== this.lastPresenceSent && remote && this.peerMap.size + this.remote.peers <= this.opts.participantListMax) {
       this.lastPresenceSent = this.presenceVersion;
-      this.broadcast('participants', { peers: this.participants() });
+      this.broadcast('participants', { peers: [...this.participants(), ...remote] });
     }
   }
 }
