@@ -1,6 +1,8 @@
 import { ClusterBans } from './cluster/bans.js';
 import { ChatStream } from './cluster/chatStream.js';
 import { ClusterPresence } from './cluster/presence.js';
+import { ClusterControl } from './cluster/control.js';
+import type { RemoteRemoval } from './moderation/moderation.js';
 import { connectCluster, joinCluster, type ClusterMembership } from './cluster/membership.js';
 import { redactRedisUrl, type RedisHealth } from './cluster/redis.js';
 import type { Server as HttpsServer } from 'node:https';
@@ -98,6 +100,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
   let redisLink: ReturnType<typeof connectCluster> | undefined;
   let clusterBans: ClusterBans | undefined;
   let clusterPresence: ClusterPresence | undefined;
+  let clusterControl: ClusterControl | undefined;
   let http: FastifyInstance | undefined;
   let draining = false;
   try {
@@ -128,7 +131,13 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       peerLimits: config.media.peerLimits,
       onPeerLimitRefused: (limit) => metrics.limitRefused(limit),
       onChatOut: (recipients) => metrics.chatMessage('out', recipients),
+      ...(link ? { forwardRemoval: (r: RemoteRemoval) => clusterControl?.forwardRemoval(r) } : {}),
     });
+    // Cluster mode: kicks and bans of peers on other nodes arrive here.
+    clusterControl = link
+      ? new ClusterControl(link.redis, { nodeId: link.nodeId, log: log.child({ component: 'control' }), onRemoval: (r) => rooms.get(r.room)?.moderation.removeForwarded(r) })
+      : undefined;
+    clusterControl?.start();
     // Cluster mode: this node's ban list follows the cluster's (a ban made anywhere holds here).
     clusterBans = link
       ? new ClusterBans(link.redis, rooms.bans, {
@@ -294,6 +303,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
           await httpApp.close();
           await clusterBans?.close();
           await clusterPresence?.close();
+          clusterControl?.close();
           await cluster?.close();
           pool.close();
         })();
@@ -305,6 +315,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     await http?.close();
     await clusterBans?.close();
     await clusterPresence?.close();
+    clusterControl?.close();
     await redisLink?.redis.close();
     pool.close();
     throw err;

@@ -12,6 +12,7 @@
  *   <p>:chat:{<room>}:log        stream, entry id 0-<seq>, field e = the serialized ChatEvent
  *   <p>:chat:{<room>}:history    list of serialized ChatMessage, oldest first
  *   <p>:chat:{<room>}            pub/sub channel: {"epoch":…,"event":<ChatEvent>} per event
+ *   <p>:control                  pub/sub channel: commands between nodes (cluster/control.ts)
  *   <p>:presence:{<room>}        hash node id → "<ms> <NodePresence JSON>", each node's part of the room
  *   <p>:bans:{<room>}            hash { <ban key (tok:… or ip:…)>: expiry, ms since the epoch }, expires with its longest ban
  *   <p>:bans:rooms               set of rooms with bans (an index; the hashes are the truth)
@@ -33,6 +34,10 @@ export class ClusterKeys {
 
   origin(room: string): string {
     return `${this.prefix}:room:{${checkRoom(room)}}:origin`;
+  }
+
+  control(): string {
+    return `${this.prefix}:control`;
   }
 
   presence(room: string): string {

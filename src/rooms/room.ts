@@ -4,7 +4,7 @@ import type { RoomMedia, RoomRouter } from '../media/roomMedia.js';
 import { MAX_PUBLISHERS, ProtocolError, isReservedName, notification, type NotificationName, type Notifications, type ParticipantInfo, type ResponseData } from '../protocol/messages.js';
 import type { Peer, PeerMediaUnit } from './peer.js';
 import { RoomChat, type ChatOptions, type SharedChatLog } from '../chat/roomChat.js';
-import { Moderation } from '../moderation/moderation.js';
+import { Moderation, type RemoteRemoval } from '../moderation/moderation.js';
 import type { RoomBans } from '../moderation/banList.js';
 import { Presence, type NodePresence } from './presence.js';
 import { Stage } from './stage.js';
@@ -30,6 +30,8 @@ export interface RoomOptions<M extends RoomMediaPort = RoomMedia> {
   sharedChat?: SharedChatLog | undefined;
   /** A chat message went out to this many of the node's participants (metrics). */
   onChatOut?: ((recipients: number) => void) | undefined;
+  /** Cluster mode: a kick or ban of a peer not on this node goes to the other nodes. */
+  forwardRemoval?: ((removal: RemoteRemoval) => void) | undefined;
   /** Rooms up to this many peers also get the participant list. */
   participantListMax: number;
   /** The node's bans of this room (they outlive the room). */
@@ -76,7 +78,12 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       onError: (err) => opts.log.warn({ err: err.message }, 'shared chat'),
       onMessageOut: () => opts.onChatOut?.(this.peerMap.size),
     });
-    this.moderation = new Moderation({ peers: this.peerMap, log: opts.log, leave: (p) => this.leave(p), pauseAudio: (p) => this.stage.pauseAudio(p) }, opts.bans);
+    const forward = opts.forwardRemoval;
+    this.moderation = new Moderation(
+      { peers: this.peerMap, log: opts.log, leave: (p) => this.leave(p), pauseAudio: (p) => this.stage.pauseAudio(p) },
+      opts.bans,
+      forward && ((r) => forward({ ...r, room: this.id })),
+    );
     this.presence = new Presence(opts.presenceIntervalMs, () => this.sendPresence());
     opts.media.on('routerlost', (rr, wasOrigin) => this.onRouterLost(rr, wasOrigin));
     opts.media.on('dominantspeaker', (producerId) => this.stage.dominantSpeaker(producerId));

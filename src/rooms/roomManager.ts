@@ -9,6 +9,7 @@ import { Room } from './room.js';
 import type { ChatOptions, SharedChatLog } from '../chat/roomChat.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { BanList } from '../moderation/banList.js';
+import type { RemoteRemoval } from '../moderation/moderation.js';
 
 export interface RoomManagerOptions {
   pool: WorkerPool;
@@ -24,6 +25,8 @@ export interface RoomManagerOptions {
   sharedChat?: (roomId: string) => SharedChatLog;
   /** A chat message went out to this many of the node's participants (metrics). */
   onChatOut?: (recipients: number) => void;
+  /** Cluster mode: a kick or ban of a peer not on this node goes to the other nodes. */
+  forwardRemoval?: (removal: RemoteRemoval) => void;
   participantListMax: number;
   /** Node-wide bans (they outlive rooms); default: a list whose bans last an hour. */
   bans?: BanList;
@@ -89,6 +92,7 @@ export class RoomManager {
       chat: this.opts.chat,
       sharedChat: this.opts.sharedChat?.(id),
       onChatOut: this.opts.onChatOut,
+      forwardRemoval: this.opts.forwardRemoval,
       participantListMax: this.opts.participantListMax,
       bans: this.bans.forRoom(id),
     });

@@ -69,6 +69,34 @@ describe('bans across a cluster (two nodes, real Redis)', () => {
     await poll(() => refusal(a, room, troll), (s) => s === 'open', 10_000, 'the lifted token admitted on A');
   });
 
+  it('a host removes a chat author on another node: kick and ban go to the node that holds them, which judges them', async () => {
+    const room = 'kick-room';
+    const host = await connect(a, room, await a.tokens.mint({ role: 'publisher', room, name: 'Host', ttlSeconds: 600 }));
+    const otherHost = await connect(b, room, await a.tokens.mint({ role: 'publisher', room, name: 'Cohost', ttlSeconds: 600 }));
+    const viewerOnA = await connect(a, room);
+    const loud = await connect(b, room, await a.tokens.mint({ role: 'viewer', room, name: 'Loud', ttlSeconds: 600 }));
+    const rude = await connect(b, room, await a.tokens.mint({ role: 'viewer', room, name: 'Rude', ttlSeconds: 600 }));
+    const line = await loud.c.request('chatSend', { text: 'spam' });
+    const seen = await host.c.waitFor('chatMessage', (m) => m.id === line.id);
+    expect(seen.peerId).toBe(loud.info.peerId);
+
+    // Not a moderator: refused where it is asked, whatever node holds the target.
+    await expect(viewerOnA.c.request('kick', { peerId: loud.info.peerId })).rejects.toMatchObject({ code: 'forbidden' });
+    // A broadcaster may not remove another broadcaster: B refuses it, the co-host stays.
+    await host.c.request('kick', { peerId: otherHost.info.peerId });
+    // The host removes the chat author by the id its line carries.
+    await host.c.request('kick', { peerId: loud.info.peerId });
+    expect((await loud.c.closed).code).toBe(4001);
+    await host.c.request('ban', { peerId: rude.info.peerId, reason: 'rude' });
+    expect((await rude.c.closed).code).toBe(4003);
+    expect(rude.c.notifications).toContainEqual({ method: 'closing', data: { code: 'banned', reason: 'rude' } });
+    // The ban is B's to make (it knows the token) and reaches A through Redis.
+    const rudeToken = (await b.rooms.bans.list(room)).find((x) => x.kind === 'token');
+    expect(rudeToken).toBeDefined();
+    await poll(async () => a.rooms.bans.list(room).some((x) => x.kind === 'token' && x.key === rudeToken!.key), (ok) => ok, 10_000, 'the ban on node A');
+    expect(b.rooms.get(room)!.peers.has(otherHost.info.peerId)).toBe(true);
+  });
+
   it('a ban outlives the node that made it: a restarted node loads it from Redis', async () => {
     const room = 'ban-room-2';
     const host = await connect(a, room, await a.tokens.mint({ role: 'publisher', room, name: 'Host', ttlSeconds: 600 }));
