@@ -258,6 +258,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         ...link,
         self: { wsUrl, httpUrl, mediaAddress: media.announced[0] ?? config.media.listenIp, startedAt: Date.now() },
         load: () => [...rooms.rooms.values()].reduce((n, r) => n + r.peers.size, 0),
+        rooms: () => [...rooms.rooms.values()].map((r) => ({ id: r.id, peers: r.peers.size, viewers: r.viewerCount, publishers: r.stage.size })),
         log,
       });
     }

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { RedisConnection, type RedisHealth } from './redis.js';
-import { NodeRegistry, type NodeInfo } from './registry.js';
+import { NodeRegistry, type NodeInfo, type NodeRoom } from './registry.js';
 
 /** This node's place in a cluster: its Redis connection and its heartbeat in the node registry. */
 export interface ClusterMembership {
@@ -35,14 +35,15 @@ export function connectCluster(url: string, nodeId = makeNodeId()): { nodeId: st
 export async function joinCluster(opts: {
   nodeId: string;
   redis: RedisConnection;
-  self: Omit<NodeInfo, 'load' | 'id'>;
+  self: Omit<NodeInfo, 'load' | 'id' | 'rooms' | 'roomsNotListed'>;
   load: () => number;
+  rooms?: () => NodeRoom[];
   log: Logger;
   heartbeatMs?: number;
 }): Promise<ClusterMembership> {
   const { nodeId, redis } = opts;
   const log = opts.log.child({ component: 'cluster', node: nodeId });
-  const registry = new NodeRegistry(redis, { ...opts.self, id: nodeId }, { load: opts.load, ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}) });
+  const registry = new NodeRegistry(redis, { ...opts.self, id: nodeId }, { load: opts.load, ...(opts.rooms ? { rooms: opts.rooms } : {}), ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}) });
   // One line per outage, not one per missed beat.
   let failing = false;
   registry.on('heartbeatFailed', (err) => {

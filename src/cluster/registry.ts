@@ -15,7 +15,22 @@ export interface NodeInfo {
   load: number;
   /** When the node started (ms since the epoch). */
   startedAt: number;
+  /** The rooms open on the node at its last heartbeat, busiest first (at most MAX_LISTED_ROOMS). */
+  rooms: NodeRoom[];
+  /** Rooms open on the node beyond those listed. */
+  roomsNotListed: number;
 }
+
+/** One room as a node reports it: its part of the room. */
+export interface NodeRoom {
+  id: string;
+  peers: number;
+  viewers: number;
+  publishers: number;
+}
+
+/** Rooms a heartbeat lists: enough for an operator's view, bounded so a beat stays small. */
+export const MAX_LISTED_ROOMS = 200;
 
 export interface NodeRegistryOptions {
   /** Time between heartbeats (ms). Default 2000. */
@@ -28,6 +43,8 @@ export interface NodeRegistryOptions {
   ttlMs?: number;
   /** The node's current load, read at each heartbeat. Default 0. */
   load?: () => number;
+  /** The node's open rooms, read at each heartbeat. Default none. */
+  rooms?: () => NodeRoom[];
   keys?: ClusterKeys;
 }
 
@@ -100,6 +117,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
   readonly ttlMs: number;
   private readonly keys: ClusterKeys;
   private readonly load: () => number;
+  private readonly rooms: () => NodeRoom[];
   private readonly pinned = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
@@ -108,7 +126,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
 
   constructor(
     private readonly redis: RedisConnection,
-    readonly self: Omit<NodeInfo, 'load'>,
+    readonly self: Omit<NodeInfo, 'load' | 'rooms' | 'roomsNotListed'>,
     opts: NodeRegistryOptions = {},
   ) {
     super();
@@ -118,6 +136,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
     if (!(this.heartbeatMs > 0) || !(this.ttlMs > this.heartbeatMs)) throw new Error(`heartbeatMs (${this.heartbeatMs}) must be > 0 and ttlMs (${this.ttlMs}) larger than it`);
     this.keys = opts.keys ?? new ClusterKeys();
     this.load = opts.load ?? (() => 0);
+    this.rooms = opts.rooms ?? (() => []);
   }
 
   get closed(): boolean {
@@ -219,11 +238,13 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
   }
 
   private async doBeat(): Promise<void> {
-    const info: NodeInfo = { ...this.self, load: this.load() };
+    const all = this.rooms();
+    const rooms = all.length > MAX_LISTED_ROOMS ? [...all].sort((a, b) => b.peers - a.peers).slice(0, MAX_LISTED_ROOMS) : all;
+    const info: NodeInfo = { ...this.self, load: this.load(), rooms, roomsNotListed: all.length - rooms.length };
     await HEARTBEAT.run(this.redis.client, [this.keys.node(this.self.id), this.keys.nodes()], [this.self.id, JSON.stringify(info), this.ttlMs]);
-    const rooms = [...this.pinned];
-    const owners = await Promise.all(rooms.map((room) => PIN.run(this.redis.client, [this.keys.origin(room)], [this.self.id, this.ttlMs]) as Promise<string>));
-    rooms.forEach((room, i) => {
+    const pins = [...this.pinned];
+    const owners = await Promise.all(pins.map((room) => PIN.run(this.redis.client, [this.keys.origin(room)], [this.self.id, this.ttlMs]) as Promise<string>));
+    pins.forEach((room, i) => {
       const owner = owners[i];
       // Unpinned while the beat ran, or still ours: nothing to report.
       if (owner === undefined || owner === this.self.id || !this.pinned.has(room)) return;
@@ -242,8 +263,16 @@ function parseNodeInfo(raw: string): NodeInfo | undefined {
     const n = JSON.parse(raw) as Partial<NodeInfo>;
     if (typeof n.id !== 'string' || typeof n.wsUrl !== 'string' || typeof n.httpUrl !== 'string' || typeof n.mediaAddress !== 'string') return undefined;
     if (typeof n.load !== 'number' || typeof n.startedAt !== 'number') return undefined;
-    return { id: n.id, wsUrl: n.wsUrl, httpUrl: n.httpUrl, mediaAddress: n.mediaAddress, load: n.load, startedAt: n.startedAt };
+    // Rooms came with a later version: a node that does not report them lists none.
+    const rooms = Array.isArray(n.rooms) ? n.rooms.filter(isNodeRoom) : [];
+    const roomsNotListed = typeof n.roomsNotListed === 'number' ? n.roomsNotListed : 0;
+    return { id: n.id, wsUrl: n.wsUrl, httpUrl: n.httpUrl, mediaAddress: n.mediaAddress, load: n.load, startedAt: n.startedAt, rooms, roomsNotListed };
   } catch {
     return undefined; // written by something else: not a node we can route to
   }
+}
+
+function isNodeRoom(r: unknown): r is NodeRoom {
+  const x = r as Partial<NodeRoom> | null;
+  return typeof x?.id === 'string' && typeof x.peers === 'number' && typeof x.viewers === 'number' && typeof x.publishers === 'number';
 }

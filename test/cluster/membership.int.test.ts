@@ -3,6 +3,7 @@ import type { Fourcast } from '../../src/server.js';
 import { poll } from '../helpers/pages.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestNode } from '../helpers/server.js';
+import { TestClient } from '../helpers/wsClient.js';
 
 const ADMIN = 'admin-token-for-the-cluster-test-1';
 
@@ -10,7 +11,7 @@ interface ClusterView {
   mode: string;
   self?: string;
   redis?: { state: string };
-  nodes: { id: string; wsUrl: string; httpUrl: string }[];
+  nodes: { id: string; wsUrl: string; httpUrl: string; rooms: { id: string; peers: number; viewers: number; publishers: number }[] }[];
 }
 
 // Two whole nodes with REDIS_URL and a Redis of the test's own: each registers itself,
@@ -57,6 +58,28 @@ describe('cluster membership (two nodes, real Redis)', () => {
     await redis.start();
     await poll(() => ready(a), (r) => r.status === 200, 20_000, '/ready back');
     await poll(async () => (await view(a)).nodes.length, (n) => n === 2, 20_000, 'both nodes registered again');
+  });
+
+  it('either node shows which node hosts what: each node’s rooms, with its part of each', async () => {
+    const token = await a.tokens.mint({ role: 'publisher', room: 'hosted', name: 'Host', ttlSeconds: 600 });
+    const host = await TestClient.connect(`${a.urls.ws}?room=hosted&token=${token}`);
+    const fans = await Promise.all([0, 1].map(() => TestClient.connect(`${b!.urls.ws}?room=hosted`)));
+    try {
+      await host.request('join', {});
+      await Promise.all(fans.map((f) => f.request('join', {})));
+      const [selfA, selfB] = [(await view(a)).self, (await view(b!)).self];
+      const rooms = await poll(
+        async () => Object.fromEntries((await view(b!)).nodes.map((n) => [n.id, n.rooms.filter((r) => r.id === 'hosted')])),
+        (byNode) => byNode[selfA!]?.length === 1 && byNode[selfB!]?.length === 1,
+        10_000,
+        'both nodes listing the room',
+      );
+      expect(rooms[selfA!]).toEqual([{ id: 'hosted', peers: 1, viewers: 0, publishers: 0 }]);
+      expect(rooms[selfB!]).toEqual([{ id: 'hosted', peers: 2, viewers: 2, publishers: 0 }]);
+    } finally {
+      host.close();
+      for (const f of fans) f.close();
+    }
   });
 
   it('a node that closes leaves the list at once', async () => {

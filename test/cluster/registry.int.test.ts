@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ClusterKeys } from '../../src/cluster/keys.js';
 import { RedisConnection } from '../../src/cluster/redis.js';
-import { NodeRegistry, type NodeRegistryOptions } from '../../src/cluster/registry.js';
+import { MAX_LISTED_ROOMS, NodeRegistry, type NodeRegistryOptions } from '../../src/cluster/registry.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 // Each "node" has its own Redis connections, as separate processes would. Heartbeats are
@@ -47,15 +47,33 @@ async function crash(n: { conn: RedisConnection }) {
 describe('NodeRegistry', () => {
   it('lists the nodes that heartbeat, with what they registered and their current load', async () => {
     let load = 3;
-    const a = await node('node-a', { load: () => load });
+    const room = { id: 'stage-1', peers: 5, viewers: 4, publishers: 1 };
+    let rooms = [room];
+    const a = await node('node-a', { load: () => load, rooms: () => rooms });
     const b = await node('node-b');
     await a.registry.start();
     await b.registry.start();
     const list = await a.registry.list();
     expect(list.map((n) => n.id)).toEqual(['node-a', 'node-b']);
-    expect(list[0]).toEqual({ id: 'node-a', wsUrl: 'ws://127.0.0.1:1/node-a', httpUrl: 'http://127.0.0.1:1/node-a', mediaAddress: '127.0.0.1', load: 3, startedAt: 1_700_000_000_000 });
+    expect(list[0]).toEqual({
+      id: 'node-a',
+      wsUrl: 'ws://127.0.0.1:1/node-a',
+      httpUrl: 'http://127.0.0.1:1/node-a',
+      mediaAddress: '127.0.0.1',
+      load: 3,
+      startedAt: 1_700_000_000_000,
+      rooms: [room],
+      roomsNotListed: 0,
+    });
+    expect(list[1]).toMatchObject({ rooms: [], roomsNotListed: 0 });
     load = 42;
     await vi.waitFor(async () => expect((await b.registry.get('node-a'))?.load).toBe(42));
+    // A node with more rooms than a beat lists: the busiest, and how many more there are.
+    rooms = Array.from({ length: MAX_LISTED_ROOMS + 50 }, (_, i) => ({ id: `r${i}`, peers: i, viewers: i, publishers: 0 }));
+    await vi.waitFor(async () => expect((await b.registry.get('node-a'))?.roomsNotListed).toBe(50));
+    const listed = (await b.registry.get('node-a'))!.rooms;
+    expect(listed).toHaveLength(MAX_LISTED_ROOMS);
+    expect(listed[0]!.id).toBe(`r${MAX_LISTED_ROOMS + 49}`);
   });
 
   it('keeps a node listed while it heartbeats, well past its ttl', async () => {

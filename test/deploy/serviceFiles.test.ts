@@ -57,3 +57,28 @@ describe('config/compose.yaml', () => {
     expect(run.stdout).toMatch(/MEDIASOUP_WORKERS: '2'/);
   });
 });
+
+describe('config/compose.cluster.yaml', () => {
+  it('passes docker-compose config: Redis, two nodes on their own ports sharing it, coturn, Prometheus', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fourcast-compose-'));
+    fs.mkdirSync(path.join(dir, 'config'));
+    for (const f of ['compose.cluster.yaml', 'prometheus.cluster.yml', 'coturn.example.conf']) fs.copyFileSync(path.join(root, 'config', f), path.join(dir, 'config', f));
+    fs.writeFileSync(path.join(dir, '.env'), 'TOKEN_SECRET=compose-test-secret-compose-test-secret\n');
+    const run = spawnSync('docker-compose', ['-f', 'compose.cluster.yaml', 'config'], { cwd: path.join(dir, 'config'), encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(run.status, run.stderr).toBe(0);
+    for (const service of ['redis', 'node-a', 'node-b', 'coturn', 'prometheus']) expect(run.stdout).toMatch(new RegExp(`^  ${service}:$`, 'm'));
+    expect(run.stdout.match(/REDIS_URL: redis:\/\/127\.0\.0\.1:6380\/0/g)).toHaveLength(2);
+    expect(run.stdout).toMatch(/- --port\n\s+- '6380'\n/);
+    expect(run.stdout).toMatch(/HTTP_PORT: '3100'/);
+    expect(run.stdout).toMatch(/TOKEN_SECRET: compose-test-secret/);
+  });
+
+  it('its Prometheus file scrapes both nodes and passes promtool', () => {
+    const text = fs.readFileSync(path.join(root, 'config/prometheus.cluster.yml'), 'utf8');
+    expect(text).toContain('127.0.0.1:3000');
+    expect(text).toContain('127.0.0.1:3100');
+    const check = spawnSync('promtool', ['check', 'config', path.join(root, 'config/prometheus.cluster.yml')], { encoding: 'utf8' });
+    expect(check.status, check.stderr + check.stdout).toBe(0);
+  });
+});

@@ -16,8 +16,18 @@ const node = {
     mediaAddress: { type: 'string' },
     load: { type: 'number', description: 'Participants on the node at its last heartbeat' },
     startedAt: { type: 'string', format: 'date-time' },
+    rooms: {
+      type: 'array',
+      description: 'Rooms open on the node at its last heartbeat (its part of each), busiest first, at most 200',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, peers: { type: 'integer' }, viewers: { type: 'integer' }, publishers: { type: 'integer', description: 'Broadcasters on stage on this node' } },
+        required: ['id', 'peers', 'viewers', 'publishers'],
+      },
+    },
+    roomsNotListed: { type: 'integer', description: 'Rooms open on the node beyond those listed' },
   },
-  required: ['id', 'wsUrl', 'httpUrl', 'mediaAddress', 'load', 'startedAt'],
+  required: ['id', 'wsUrl', 'httpUrl', 'mediaAddress', 'load', 'startedAt', 'rooms', 'roomsNotListed'],
 } as const;
 
 const reply = {
@@ -35,9 +45,9 @@ const reply = {
   required: ['mode', 'nodes'],
 } as const;
 
-/** `GET /admin/cluster`: the nodes of the cluster as Redis knows them, and Redis as this node sees it. */
+/** `GET /admin/cluster`: the nodes of the cluster as Redis knows them (with the rooms each hosts), and Redis as this node sees it. */
 export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, opts) => {
-  app.get('/admin/cluster', route('The cluster: live nodes (heartbeats in Redis) and this node’s Redis connection', { response: { 200: reply, ...errors } }), async () => {
+  app.get('/admin/cluster', route('The cluster: live nodes (heartbeats in Redis) with the rooms each hosts, and this node’s Redis connection', { response: { 200: reply, ...errors } }), async () => {
     const cluster = opts.cluster;
     if (!cluster) return { mode: 'standalone', nodes: [] };
     const h = cluster.health();
