@@ -2,6 +2,7 @@ import { ClusterBans } from './cluster/bans.js';
 import { ChatStream } from './cluster/chatStream.js';
 import { ClusterPresence } from './cluster/presence.js';
 import { ClusterControl } from './cluster/control.js';
+import { Cascade } from './cluster/cascade.js';
 import type { RemoteRemoval } from './moderation/moderation.js';
 import { connectCluster, joinCluster, type ClusterMembership } from './cluster/membership.js';
 import { redactRedisUrl, type RedisHealth } from './cluster/redis.js';
@@ -101,6 +102,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
   let clusterBans: ClusterBans | undefined;
   let clusterPresence: ClusterPresence | undefined;
   let clusterControl: ClusterControl | undefined;
+  let cascade: Cascade | undefined;
   let http: FastifyInstance | undefined;
   let draining = false;
   try {
@@ -261,6 +263,16 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         rooms: () => [...rooms.rooms.values()].map((r) => ({ id: r.id, peers: r.peers.size, viewers: r.viewerCount, publishers: r.stage.size })),
         log,
       });
+      // Media between nodes: this node's rooms mirror their origin's stage through pipes.
+      cascade = new Cascade(link.redis, {
+        nodeId: link.nodeId,
+        rooms,
+        registry: cluster.registry,
+        listenIp: config.media.listenIp,
+        announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined),
+        log: log.child({ component: 'cascade' }),
+      });
+      cascade.start();
     }
 
     const httpApp = http;
@@ -298,6 +310,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       close() {
         closing ??= (async () => {
           draining = true;
+          await cascade?.close();
           rooms.closeAll('server shutting down');
           signaling.close();
           closeUws(socket);
@@ -315,6 +328,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     if (listenSocket) closeUws(listenSocket);
     await http?.close();
     await clusterBans?.close();
+    await cascade?.close();
     await clusterPresence?.close();
     clusterControl?.close();
     await redisLink?.redis.close();

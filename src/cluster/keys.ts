@@ -13,6 +13,8 @@
  *   <p>:chat:{<room>}:history    list of serialized ChatMessage, oldest first
  *   <p>:chat:{<room>}            pub/sub channel: {"epoch":…,"event":<ChatEvent>} per event
  *   <p>:control                  pub/sub channel: commands between nodes (cluster/control.ts)
+ *   <p>:rpc:<node id>            pub/sub channel: pipe requests and answers for one node (cluster/cascade.ts)
+ *   <p>:stage:{<room>}           pub/sub channel: the room's stage as its origin node publishes it
  *   <p>:presence:{<room>}        hash node id → "<ms> <NodePresence JSON>", each node's part of the room
  *   <p>:bans:{<room>}            hash { <ban key (tok:… or ip:…)>: expiry, ms since the epoch }, expires with its longest ban
  *   <p>:bans:rooms               set of rooms with bans (an index; the hashes are the truth)
@@ -34,6 +36,14 @@ export class ClusterKeys {
 
   origin(room: string): string {
     return `${this.prefix}:room:{${checkRoom(room)}}:origin`;
+  }
+
+  nodeRpc(id: string): string {
+    return `${this.prefix}:rpc:${checkNodeId(id)}`;
+  }
+
+  stage(room: string): string {
+    return `${this.prefix}:stage:{${checkRoom(room)}}`;
   }
 
   control(): string {

@@ -49,6 +49,8 @@ export class Peer {
   rtpCapabilities: ms.RtpCapabilities | undefined;
   /** Holds one of the room's publisher slots. */
   onStage = false;
+  /** Cluster mode: a broadcaster of another node, relayed here through a pipe (no socket). */
+  relay = false;
   /** A moderator muted this peer: its audio stays paused (resume refused, new audio produced paused). */
   audioLocked = false;
   readonly joinedAt = Date.now();

@@ -42,7 +42,12 @@ interface RoomEvents {
   /** The last peer left. */
   empty: [];
   close: [];
+  /** Who is on stage or what they publish changed (cluster mode tells the other nodes). */
+  stagechange: [];
 }
+
+/** Notifications that mean the stage changed. */
+const STAGE_CHANGES: ReadonlySet<NotificationName> = new Set(['publisherJoined', 'publisherLeft', 'newProducer', 'producerClosed', 'producerPaused', 'producerResumed']);
 
 /**
  * A room: who is in it, who holds the four stage slots, and what everyone is
@@ -126,8 +131,10 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
 
   /** This node's part of the room's presence (cluster/presence.ts writes it for the other nodes). */
   localPresence(): NodePresence {
-    const small = this.peerMap.size <= this.opts.participantListMax;
-    return { viewers: this.viewerCount, peers: this.peerMap.size, participants: small ? this.participants() : undefined };
+    // Relayed broadcasters are their own node's part, not this one's.
+    const own = this.participants().filter((p) => !this.peerMap.get(p.peerId)?.relay);
+    const small = own.length <= this.opts.participantListMax;
+    return { viewers: this.viewerCount, peers: own.length, participants: small ? own : undefined };
   }
 
   /** The other nodes' parts, summed: counts and lists told to participants include them. */
@@ -138,7 +145,9 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
   }
 
   broadcast<N extends NotificationName>(method: N, data: Notifications[N]): void {
-    if (!this.closedFlag) this.opts.publish(this.topic, notification(method, data));
+    if (this.closedFlag) return;
+    this.opts.publish(this.topic, notification(method, data));
+    if (STAGE_CHANGES.has(method)) this.emit('stagechange');
   }
 
   // ---- membership ------------------------------------------------------------
@@ -211,7 +220,13 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     this.stage.leave(peer);
     peer.close();
     this.presenceChanged();
-    if (this.peerMap.size === 0) this.emit('empty');
+    if (this.isEmpty && !peer.relay) this.emit('empty');
+  }
+
+  /** Nobody of this node is here: relayed broadcasters of another node alone do not keep a room open. */
+  get isEmpty(): boolean {
+    for (const p of this.peerMap.values()) if (!p.relay) return false;
+    return true;
   }
 
   /** Closes the room. `shutdown` (the node restarts) tells clients to come back; `room-closed` is final. */
@@ -280,7 +295,9 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     const remote = this.remote.participants;
     if (this.presenceVersion !== this.lastPresenceSent && remote && this.peerMap.size + this.remote.peers <= this.opts.participantListMax) {
       this.lastPresenceSent = this.presenceVersion;
-      this.broadcast('participants', { peers: [...this.participants(), ...remote] });
+      // A relayed broadcaster is listed by its own node too: once.
+      const seen = new Set(remote.map((p) => p.peerId));
+      this.broadcast('participants', { peers: [...this.participants().filter((p) => !seen.has(p.peerId)), ...remote] });
     }
   }
 }

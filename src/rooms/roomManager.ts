@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { RoomMedia } from '../media/roomMedia.js';
 import type { WorkerPool } from '../media/workerPool.js';
@@ -40,8 +41,13 @@ export interface RoomManagerOptions {
   onPeerLimitRefused?: (limit: PeerLimit) => void;
 }
 
+interface RoomManagerEvents {
+  /** A room opened on this node (cluster mode follows it). */
+  room: [room: Room];
+}
+
 /** Creates rooms on first join and closes them when they stay empty past the grace period. */
-export class RoomManager {
+export class RoomManager extends EventEmitter<RoomManagerEvents> {
   readonly rooms = new Map<string, Room>();
   private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
   readonly bans: BanList;
@@ -49,6 +55,7 @@ export class RoomManager {
   private readonly createdPerAddress = new Map<string, number>();
 
   constructor(private readonly opts: RoomManagerOptions) {
+    super();
     this.bans = opts.bans ?? new BanList(3600_000);
   }
 
@@ -110,6 +117,7 @@ export class RoomManager {
     });
     this.rooms.set(id, room);
     log.info('room created');
+    this.emit('room', room);
     return room;
   }
 
@@ -126,17 +134,20 @@ export class RoomManager {
     takeOver?: boolean | undefined;
     /** The client's address: counts the rooms it creates. */
     address?: string | undefined;
+    /** Cluster mode: a broadcaster of another node relayed here (cluster/cascade.ts), under its own id. */
+    relayOf?: string | undefined;
   }): Promise<{ room: Room; peer: Peer; response: ResponseData['join'] }> {
     const room = this.getOrCreate(args.roomId, args.address);
     clearTimeout(this.emptyTimers.get(room.id));
     this.emptyTimers.delete(room.id);
-    const id = randomUUID();
+    const id = args.relayOf ?? randomUUID();
     const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }), args.banKeys, args.tokenId);
+    peer.relay = args.relayOf !== undefined;
     try {
       const response = await room.join(peer, { chatSince: args.chatSince, chatEpoch: args.chatEpoch, takeOver: args.takeOver });
       return { room, peer, response };
     } catch (err) {
-      if (room.peers.size === 0) this.scheduleClose(room);
+      if (room.isEmpty) this.scheduleClose(room);
       throw err;
     }
   }
@@ -155,7 +166,7 @@ export class RoomManager {
     clearTimeout(this.emptyTimers.get(room.id));
     const t = setTimeout(() => {
       this.emptyTimers.delete(room.id);
-      if (room.peers.size === 0) {
+      if (room.isEmpty) {
         room.log.info('room closed after staying empty');
         room.close('room empty');
       }

@@ -1,0 +1,427 @@
+import { randomUUID } from 'node:crypto';
+import type { types as ms } from 'mediasoup';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { mediaSource, type MediaSource } from '../protocol/messages.js';
+import type { Peer, PeerLink } from '../rooms/peer.js';
+import type { Room } from '../rooms/room.js';
+import type { RoomManager } from '../rooms/roomManager.js';
+import { ClusterKeys } from './keys.js';
+import type { RedisConnection } from './redis.js';
+import type { NodeRegistry } from './registry.js';
+
+/**
+ * The media cascade between nodes. A room's broadcasters live on its origin node (the node
+ * that pinned the room in Redis when its first broadcaster arrived). Every node with the
+ * room open follows the room's stage channel; the origin publishes the stage there (on
+ * every change and every `snapshotMs`). Any other node with the room open (an edge) mirrors
+ * it: each remote broadcaster becomes a relay peer on the edge's stage whose producers come
+ * through one PipeTransport from the origin (one pipe consumer per producer per edge,
+ * shared by all that edge's viewers, then the edge's own fan-out across its workers).
+ * Pause, resume and close travel with the stage; key frame requests travel as RTCP in the
+ * pipe. An origin that stops publishing (it died) empties the edges' stages after three
+ * intervals, until a broadcaster re-pins the room.
+ *
+ * Pipes carry plain RTP (no SRTP): run nodes on a private network.
+ */
+export interface CascadeOptions {
+  nodeId: string;
+  rooms: RoomManager;
+  registry: NodeRegistry;
+  /** The address this node's PipeTransports listen on and other nodes send to. */
+  listenIp: string;
+  announcedAddress?: string | undefined;
+  log: Logger;
+  /** How often an origin repeats its stage, and how an edge judges it alive (× 3). Default 2000. */
+  snapshotMs?: number;
+  /** How long an edge waits for the origin to answer a pipe request. Default 5000. */
+  requestTimeoutMs?: number;
+  keys?: ClusterKeys;
+}
+
+const producerSnap = z.object({ producerId: z.string().min(1).max(64), kind: z.enum(['audio', 'video']), source: mediaSource, paused: z.boolean() });
+const stageSnap = z.object({
+  origin: z.string().min(1).max(128),
+  publishers: z.array(z.object({ peerId: z.string().min(1).max(64), name: z.string().max(64), producers: z.array(producerSnap).max(2) })).max(8),
+});
+type StageSnap = z.infer<typeof stageSnap>;
+
+const rpc = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('pipe'), id: z.string(), from: z.string(), room: z.string(), ip: z.string(), port: z.number().int(), producerIds: z.array(z.string()).max(8) }),
+  z.object({ type: z.literal('release'), from: z.string(), room: z.string() }),
+  z.object({
+    type: z.literal('piped'),
+    id: z.string(),
+    ok: z.boolean(),
+    error: z.string().optional(),
+    ip: z.string().optional(),
+    port: z.number().int().optional(),
+    consumers: z.array(z.object({ producerId: z.string(), kind: z.enum(['audio', 'video']), rtpParameters: z.record(z.string(), z.unknown()), paused: z.boolean() })).optional(),
+  }),
+]);
+type Rpc = z.infer<typeof rpc>;
+
+const NO_LINK: PeerLink = { send: () => undefined, close: () => undefined };
+
+export class Cascade {
+  private readonly keys: ClusterKeys;
+  private readonly snapshotMs: number;
+  private readonly links = new Map<Room, RoomLink>();
+  private readonly pending = new Map<string, { resolve: (r: Extract<Rpc, { type: 'piped' }>) => void; timer: NodeJS.Timeout }>();
+  private unsubscribe: (() => void) | undefined;
+  private readonly onRoom = (room: Room) => this.follow(room);
+
+  constructor(
+    readonly redis: RedisConnection,
+    readonly opts: CascadeOptions,
+  ) {
+    this.keys = opts.keys ?? new ClusterKeys();
+    this.snapshotMs = opts.snapshotMs ?? 2000;
+  }
+
+  start(): void {
+    this.unsubscribe = this.redis.subscribe(this.keys.nodeRpc(this.opts.nodeId), { message: (m) => this.onRpc(m) });
+    this.opts.rooms.on('room', this.onRoom);
+    for (const room of this.opts.rooms.rooms.values()) this.follow(room);
+  }
+
+  async close(): Promise<void> {
+    this.opts.rooms.off('room', this.onRoom);
+    this.unsubscribe?.();
+    for (const link of [...this.links.values()]) link.close();
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+  }
+
+  get interval(): number {
+    return this.snapshotMs;
+  }
+
+  stageChannel(room: string): string {
+    return this.keys.stage(room);
+  }
+
+  publish(channel: string, payload: unknown): Promise<void> {
+    return this.redis.publish(channel, JSON.stringify(payload)).then(
+      () => undefined,
+      (err: Error) => this.opts.log.debug({ err: err.message }, 'cascade publish failed'),
+    );
+  }
+
+  /** Asks `node` for pipe consumers of `producerIds`, sending to ip:port; resolves with its answer. */
+  request(node: string, msg: Omit<Extract<Rpc, { type: 'pipe' }>, 'id' | 'from' | 'type'>): Promise<Extract<Rpc, { type: 'piped' }>> {
+    const id = randomUUID();
+    const timeoutMs = this.opts.requestTimeoutMs ?? 5000;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve({ type: 'piped', id, ok: false, error: `origin ${node} did not answer within ${timeoutMs} ms` });
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve, timer });
+      void this.publish(this.keys.nodeRpc(node), { type: 'pipe', id, from: this.opts.nodeId, ...msg });
+    });
+  }
+
+  release(node: string, room: string): void {
+    void this.publish(this.keys.nodeRpc(node), { type: 'release', from: this.opts.nodeId, room });
+  }
+
+  private follow(room: Room): void {
+    if (this.links.has(room)) return;
+    const link = new RoomLink(this, room);
+    this.links.set(room, link);
+    room.once('close', () => {
+      this.links.delete(room);
+      link.close();
+    });
+  }
+
+  private onRpc(payload: string): void {
+    let parsed: Rpc;
+    try {
+      parsed = rpc.parse(JSON.parse(payload));
+    } catch {
+      this.opts.log.warn({ payload: payload.slice(0, 200) }, 'unreadable cascade message ignored');
+      return;
+    }
+    if (parsed.type === 'piped') {
+      const p = this.pending.get(parsed.id);
+      if (!p) return;
+      clearTimeout(p.timer);
+      this.pending.delete(parsed.id);
+      p.resolve(parsed);
+      return;
+    }
+    const room = this.opts.rooms.get(parsed.room);
+    const link = room && this.links.get(room);
+    if (parsed.type === 'release') {
+      link?.releaseEdge(parsed.from);
+      return;
+    }
+    const reply = (answer: Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>) => void this.publish(this.keys.nodeRpc(parsed.from), { type: 'piped', id: parsed.id, ...answer });
+    if (!link) {
+      reply({ ok: false, error: `room ${parsed.room} is not open on ${this.opts.nodeId}` });
+      return;
+    }
+    link.servePipe(parsed).then(reply, (err: Error) => reply({ ok: false, error: err.message }));
+  }
+}
+
+/** One room on this node: origin (publishes its stage, serves pipes) or edge (mirrors the origin's). */
+class RoomLink {
+  private readonly log: Logger;
+  private readonly stop: () => void;
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+  private pinned = false;
+  private pinning = false;
+  private publishQueued = false;
+  // origin side: pipes to edges, by edge node id
+  private readonly edges = new Map<string, { ip: string; port: number; transport: ms.PipeTransport; consumers: Map<string, ms.Consumer> }>();
+  // edge side
+  private origin: string | undefined;
+  private lastSnapAt = 0;
+  private pipe: ms.PipeTransport | undefined;
+  private pipeConnected = false;
+  /** Relayed broadcasters, by their (origin) peer id; their producers by origin producer id. */
+  private readonly relays = new Map<string, { peer: Peer; producers: Map<string, ms.Producer> }>();
+  private chain: Promise<void> = Promise.resolve();
+  private readonly onStageChange = () => this.stageChanged();
+
+  constructor(
+    private readonly cascade: Cascade,
+    private readonly room: Room,
+  ) {
+    this.log = cascade.opts.log.child({ room: room.id, component: 'cascade' });
+    this.stop = cascade.redis.subscribe(cascade.stageChannel(room.id), { message: (m) => this.onSnapshot(m) });
+    room.on('stagechange', this.onStageChange);
+    this.timer = setInterval(() => this.tick(), cascade.interval);
+    this.timer.unref();
+    this.stageChanged();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.stop();
+    this.room.off('stagechange', this.onStageChange);
+    for (const e of this.edges.values()) e.transport.close();
+    this.edges.clear();
+    this.dropRelays();
+    if (this.pinned) void this.cascade.opts.registry.unpin(this.room.id).catch(() => false);
+  }
+
+  /** Broadcasters of this node on stage (not relays): this node is, or wants to be, the origin. */
+  private get localBroadcasters(): Peer[] {
+    return this.room.stage.peers.filter((p) => !p.relay);
+  }
+
+  private stageChanged(): void {
+    if (this.localBroadcasters.length > 0 && !this.pinned) void this.pin();
+    if (!this.pinned || this.publishQueued) return;
+    // Changes come in bursts (a join: publisherJoined, then two newProducer): one snapshot for them.
+    this.publishQueued = true;
+    setTimeout(() => {
+      this.publishQueued = false;
+      this.publishStage();
+    }, 50).unref();
+  }
+
+  private async pin(): Promise<void> {
+    if (this.pinning || this.closed) return;
+    this.pinning = true;
+    try {
+      const { owner, pinned } = await this.cascade.opts.registry.pinRoom(this.room.id);
+      this.pinned = pinned && !this.closed;
+      if (this.pinned) {
+        this.dropRelays(); // this node is the origin now: nothing to mirror
+        this.publishStage();
+      } else this.log.warn({ origin: owner }, 'a broadcaster joined on a node that is not the room’s origin; viewers of other nodes will not see them');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not pin the room (Redis unreachable); retrying with the next change');
+    } finally {
+      this.pinning = false;
+    }
+  }
+
+  private publishStage(): void {
+    if (!this.pinned || this.closed) return;
+    const snap: StageSnap = {
+      origin: this.cascade.opts.nodeId,
+      publishers: this.localBroadcasters.map((p) => ({
+        peerId: p.id,
+        name: p.name,
+        producers: [...p.producers.values()]
+          .filter((x) => !x.producer.closed)
+          .map((x) => ({ producerId: x.producer.id, kind: x.producer.kind, source: x.source, paused: x.producer.paused })),
+      })),
+    };
+    void this.cascade.publish(this.cascade.stageChannel(this.room.id), snap);
+  }
+
+  private tick(): void {
+    if (this.pinned) {
+      this.publishStage();
+      if (this.localBroadcasters.length === 0 && this.room.hosts.size === 0) {
+        // No broadcaster here any more: let another node become the origin.
+        this.pinned = false;
+        void this.cascade.opts.registry.unpin(this.room.id).catch(() => false);
+      }
+      void this.dropDeadEdges();
+      return;
+    }
+    if (this.origin && Date.now() - this.lastSnapAt > 3 * this.cascade.interval) {
+      this.log.warn({ origin: this.origin }, 'the room’s origin node stopped answering: its broadcasters leave this node’s stage');
+      this.enqueue(async () => this.dropRelays());
+    }
+  }
+
+  // ---- origin side ---------------------------------------------------------------
+
+  async servePipe(req: Extract<Rpc, { type: 'pipe' }>): Promise<Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>> {
+    if (!this.pinned) return { ok: false, error: `${this.cascade.opts.nodeId} is not the origin of ${this.room.id}` };
+    const origin = await this.room.media.origin();
+    let edge = this.edges.get(req.from);
+    if (edge && (edge.ip !== req.ip || edge.port !== req.port || edge.transport.closed)) {
+      edge.transport.close();
+      this.edges.delete(req.from);
+      edge = undefined;
+    }
+    if (!edge) {
+      const { listenIp, announcedAddress } = this.cascade.opts;
+      const transport = await origin.router.createPipeTransport({ listenInfo: { protocol: 'udp', ip: listenIp, ...(announcedAddress ? { announcedAddress } : {}) }, enableRtx: true });
+      await transport.connect({ ip: req.ip, port: req.port });
+      if (this.closed) {
+        transport.close();
+        throw new Error('room closed');
+      }
+      edge = { ip: req.ip, port: req.port, transport, consumers: new Map() };
+      this.edges.set(req.from, edge);
+    }
+    const consumers = [];
+    for (const producerId of req.producerIds) {
+      let c = edge.consumers.get(producerId);
+      if (!c || c.closed) {
+        const owner = this.room.stage.ownerOf(producerId);
+        if (!owner || owner.relay) continue; // gone meanwhile: the next snapshot says so
+        c = await edge.transport.consume({ producerId });
+        edge.consumers.set(producerId, c);
+        const id = producerId;
+        const map = edge.consumers;
+        c.observer.once('close', () => map.delete(id));
+      }
+      consumers.push({ producerId, kind: c.kind, rtpParameters: c.rtpParameters as unknown as Record<string, unknown>, paused: c.producerPaused });
+    }
+    const t = edge.transport.tuple;
+    return { ok: true, ip: t.localAddress ?? t.localIp, port: t.localPort, consumers };
+  }
+
+  releaseEdge(node: string): void {
+    const edge = this.edges.get(node);
+    if (!edge) return;
+    edge.transport.close();
+    this.edges.delete(node);
+  }
+
+  private async dropDeadEdges(): Promise<void> {
+    if (this.edges.size === 0) return;
+    const live = new Set((await this.cascade.opts.registry.list().catch(() => undefined))?.map((n) => n.id) ?? this.edges.keys());
+    for (const node of [...this.edges.keys()]) if (!live.has(node)) this.releaseEdge(node);
+  }
+
+  // ---- edge side -----------------------------------------------------------------
+
+  private onSnapshot(payload: string): void {
+    let snap: StageSnap;
+    try {
+      snap = stageSnap.parse(JSON.parse(payload));
+    } catch {
+      this.log.warn('unreadable stage snapshot ignored');
+      return;
+    }
+    if (snap.origin === this.cascade.opts.nodeId || this.pinned) return;
+    if (this.origin && this.origin !== snap.origin) this.enqueue(async () => this.dropRelays());
+    this.origin = snap.origin;
+    this.lastSnapAt = Date.now();
+    this.enqueue(() => this.mirror(snap));
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.chain = this.chain.then(task).catch((err: Error) => this.log.warn({ err: err.message }, 'cascade: mirroring the origin’s stage failed; the next snapshot retries'));
+  }
+
+  /** Makes this node's stage show the origin's: relay peers joined and left, producers piped, paused, closed. */
+  private async mirror(snap: StageSnap): Promise<void> {
+    if (this.closed || this.pinned || this.room.closed) return;
+    const stage = this.room.stage;
+    const wanted = new Map(snap.publishers.map((p) => [p.peerId, p]));
+    for (const [peerId, relay] of [...this.relays]) {
+      if (!wanted.has(peerId)) {
+        this.relays.delete(peerId);
+        this.room.leave(relay.peer);
+      }
+    }
+    const missing: { relay: { peer: Peer; producers: Map<string, ms.Producer> }; id: string; source: MediaSource; paused: boolean }[] = [];
+    for (const pub of snap.publishers) {
+      let relay = this.relays.get(pub.peerId);
+      if (!relay || relay.peer.closed) {
+        const joined = await this.cascade.opts.rooms.join({ roomId: this.room.id, role: 'publisher', name: pub.name, link: NO_LINK, banKeys: [], relayOf: pub.peerId });
+        if (this.closed || joined.room !== this.room) {
+          joined.room.leave(joined.peer);
+          return;
+        }
+        relay = { peer: joined.peer, producers: new Map() };
+        this.relays.set(pub.peerId, relay);
+      }
+      const want = new Map(pub.producers.map((p) => [p.producerId, p]));
+      for (const [remoteId, local] of [...relay.producers]) {
+        if (!want.has(remoteId) || local.closed) {
+          relay.producers.delete(remoteId);
+          if (!local.closed) stage.closeProducer(relay.peer, { producerId: local.id });
+        }
+      }
+      for (const p of pub.producers) {
+        const local = relay.producers.get(p.producerId);
+        if (!local) missing.push({ relay, id: p.producerId, source: p.source, paused: p.paused });
+        else if (local.paused !== p.paused) await stage.setPaused(relay.peer, local.id, p.paused);
+      }
+    }
+    if (missing.length) await this.pipeIn(snap.origin, missing);
+  }
+
+  private async pipeIn(originNode: string, missing: { relay: { peer: Peer; producers: Map<string, ms.Producer> }; id: string; source: MediaSource; paused: boolean }[]): Promise<void> {
+    const router = (await this.room.media.origin()).router;
+    if (!this.pipe || this.pipe.closed) {
+      const { listenIp, announcedAddress } = this.cascade.opts;
+      this.pipe = await router.createPipeTransport({ listenInfo: { protocol: 'udp', ip: listenIp, ...(announcedAddress ? { announcedAddress } : {}) }, enableRtx: true });
+      this.pipeConnected = false;
+    }
+    const pipe = this.pipe;
+    const t = pipe.tuple;
+    const answer = await this.cascade.request(originNode, { room: this.room.id, ip: t.localAddress ?? t.localIp, port: t.localPort, producerIds: missing.map((m) => m.id) });
+    if (!answer.ok || answer.ip === undefined || answer.port === undefined) throw new Error(answer.error ?? 'the origin refused the pipe');
+    if (pipe.closed || this.closed) return;
+    if (!this.pipeConnected) {
+      await pipe.connect({ ip: answer.ip, port: answer.port });
+      this.pipeConnected = true;
+    }
+    for (const c of answer.consumers ?? []) {
+      const m = missing.find((x) => x.id === c.producerId);
+      if (!m || m.relay.peer.closed || m.relay.producers.has(c.producerId)) continue;
+      const producer = await this.room.stage.produceOn(m.relay.peer, pipe, { kind: c.kind, rtpParameters: c.rtpParameters as unknown as ms.RtpParameters, source: m.source });
+      m.relay.producers.set(c.producerId, producer);
+      if (c.paused) await this.room.stage.setPaused(m.relay.peer, producer.id, true);
+    }
+  }
+
+  private dropRelays(): void {
+    for (const relay of this.relays.values()) this.room.leave(relay.peer);
+    this.relays.clear();
+    if (this.pipe && !this.pipe.closed) this.pipe.close();
+    this.pipe = undefined;
+    if (this.origin) this.cascade.release(this.origin, this.room.id);
+    this.origin = undefined;
+  }
+}

@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import type { Fourcast } from '../../src/server.js';
+import { launchChromium } from '../helpers/browser.js';
+import { captureLog } from '../helpers/captureLog.js';
+import { pageMediaOf, serverMediaOf } from '../helpers/mediaDiag.js';
+import { decodingAll, openPage, peerIdOf, poll } from '../helpers/pages.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startTestNode } from '../helpers/server.js';
+
+// Three nodes on loopback and one Redis of the test's own: a Chromium broadcaster on node A,
+// Chromium viewers on nodes B and C. B and C get A's media through one pipe each
+// (cluster/cascade.ts) and their viewers decode it; the broadcaster leaving empties every
+// node's stage.
+const ROOM = 'cluster-stage';
+
+describe('a stage watched from three nodes (Chromium, real Redis)', () => {
+  let redis: TestRedis;
+  const nodes: Fourcast[] = [];
+  const logs = [captureLog('warn'), captureLog('warn'), captureLog('warn')];
+  let browser: Browser;
+  const log: string[] = [];
+  let pub: Page;
+  let pubId: string;
+  const viewers: { page: Page; node: Fourcast }[] = [];
+
+  const explain = (v: { page: Page; node: Fourcast }) => async () => {
+    const id = await peerIdOf(v.page);
+    return { server: id ? await serverMediaOf(v.node, ROOM, id) : 'no peer', page: await pageMediaOf(v.page), logs: logs.map((l) => l.lines.slice(-10)) };
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (let i = 0; i < 3; i++) nodes.push(await startTestNode({ REDIS_URL: redis.url }, logs[i]!.log));
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    if (log.length) console.log(log.slice(0, 30).join('\n'));
+    await browser?.close();
+    for (const n of nodes) await n.close();
+    await redis?.stop();
+  });
+
+  it('viewers on two other nodes decode the broadcaster of node A', async () => {
+    const [a, b, c] = nodes as [Fourcast, Fourcast, Fourcast];
+    const token = await a.tokens.mint({ role: 'publisher', room: ROOM, name: 'Caster', ttlSeconds: 600 });
+    pub = await openPage(browser, `${a.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, 'pub', log);
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+    await pub.click('#go-live');
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
+    pubId = (await peerIdOf(pub))!;
+
+    for (const [i, node] of [b, c].entries()) viewers.push({ page: await openPage(browser, `${node.urls.http}/watch.html?room=${ROOM}&name=Edge${i}`, `viewer-${i}`, log), node });
+    for (const v of viewers) {
+      await poll(() => decodingAll(v.page, [pubId]), (r) => r.ok, 60_000, 'an edge viewer decoding the broadcaster of node A', explain(v));
+      expect(await v.page.locator(`#stage .tile[data-peer="${pubId}"]`).count()).toBe(1);
+    }
+    // One pipe per edge node, on the origin: two edges, each consuming the two tracks once.
+    const originRoom = a.rooms.get(ROOM)!;
+    expect(originRoom.stage.peers.map((p) => p.id)).toEqual([pubId]);
+    for (const n of [b, c]) {
+      const relayed = n.rooms.get(ROOM)!.stage.peers;
+      expect(relayed.map((p) => [p.id, p.relay, p.name])).toEqual([[pubId, true, 'Caster']]);
+      expect(relayed[0]!.producers.size).toBe(2);
+    }
+  }, 180_000);
+
+  it('the broadcaster leaving empties the stage on every node', async () => {
+    await pub.context().close();
+    for (const v of viewers) await poll(() => v.page.locator('#stage .tile').count(), (n) => n === 0, 20_000, 'no tile on an edge');
+    for (const n of nodes) expect(n.rooms.get(ROOM)?.stage.size ?? 0).toBe(0);
+  });
+});
