@@ -65,9 +65,44 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
     }
   }, 180_000);
 
+  it('camera off and on again on node A shows on the other nodes, and their video comes back', async () => {
+    const state = (p: Page) => p.getAttribute(`#stage .tile[data-peer="${pubId}"]`, 'data-state');
+    await pub.click('#mute-cam');
+    for (const v of viewers) await poll(() => state(v.page), (s) => s === 'camera-off', 15_000, 'camera off on an edge');
+    await pub.click('#mute-cam');
+    for (const v of viewers) {
+      await poll(() => state(v.page), (s) => s === 'live', 15_000, 'camera back on an edge');
+      await poll(() => decodingAll(v.page, [pubId]), (r) => r.ok, 30_000, 'edge video flowing again', explain(v));
+    }
+  }, 120_000);
+
   it('the broadcaster leaving empties the stage on every node', async () => {
     await pub.context().close();
     for (const v of viewers) await poll(() => v.page.locator('#stage .tile').count(), (n) => n === 0, 20_000, 'no tile on an edge');
     for (const n of nodes) expect(n.rooms.get(ROOM)?.stage.size ?? 0).toBe(0);
   });
+
+  it('an origin node that dies empties the other nodes’ stages; a broadcaster on another node takes the room over', async () => {
+    const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
+    const token = await a.tokens.mint({ role: 'publisher', room: ROOM, name: 'Second', ttlSeconds: 600 });
+    const second = await openPage(browser, `${a.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, 'pub2', log);
+    await second.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+    await second.click('#go-live');
+    await second.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
+    const secondId = (await peerIdOf(second))!;
+    for (const v of viewers) await poll(() => decodingAll(v.page, [secondId]), (r) => r.ok, 60_000, 'edge decoding the second broadcaster', explain(v));
+    // Node A goes away without a word to the others (its cascade stops first): the edges notice.
+    await a.close();
+    nodes.splice(0, 1);
+    await second.context().close();
+    for (const v of viewers) await poll(() => v.page.locator('#stage .tile').count(), (n) => n === 0, 20_000, 'the stage emptied on an edge');
+    // A broadcaster arriving on node B re-pins the room there; C's viewer watches B's stage.
+    const third = await openPage(browser, `${b.urls.http}/broadcast.html?room=${ROOM}&token=${await b.tokens.mint({ role: 'publisher', room: ROOM, name: 'Third', ttlSeconds: 600 })}&quality=low`, 'pub3', log);
+    await third.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+    await third.click('#go-live');
+    await third.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
+    const thirdId = (await peerIdOf(third))!;
+    for (const v of viewers) await poll(() => decodingAll(v.page, [thirdId]), (r) => r.ok, 60_000, 'decoding the broadcaster of node B', explain(v));
+    await third.context().close();
+  }, 240_000);
 });
