@@ -233,6 +233,11 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         (req.viaProxy ? `${req.secure ? 'wss' : 'ws'}://${req.host}/ws` : `${req.secure ? 'wss' : 'ws'}://${req.hostname}:${bound.port}/ws`),
       https: tls ? { cert: tls.cert, key: tls.key } : undefined,
       routerRtpCapabilities,
+      stageNode: async (room: string) => {
+        const owner = await cluster?.registry.originOf(room);
+        if (!cluster || !owner || owner === cluster.nodeId) return undefined;
+        return (await cluster.registry.get(owner))?.httpUrl;
+      },
       access,
       notReadyReasons: () => {
         const reasons: string[] = [];

@@ -1,4 +1,5 @@
 import { boot } from './lib/boot';
+import { moveToStageNode, openOn } from './lib/stageNode';
 import { ServerError } from './lib/signaling';
 import { Stage } from './lib/stage';
 import { joinWhenServerAllows } from './lib/busy';
@@ -36,7 +37,10 @@ const QUALITY: Record<string, MediaTrackConstraints> = {
 const DEVICE_KEY = 'fourcast.devices';
 
 async function main(): Promise<void> {
+  // Cluster mode: this room's stage may be on another node; go live there.
+  if (await moveToStageNode(new URLSearchParams(location.search).get('room') ?? 'main-stage')) return;
   const b = await boot();
+  b.signaling.on('stageMoved', ({ httpUrl }) => void openOn(httpUrl));
   $('#room-name').textContent = b.room;
   const quality = QUALITY[b.params.get('quality') ?? 'hd'] ?? QUALITY.hd!;
   const chat = new ChatPanel($('#side'), b.signaling);

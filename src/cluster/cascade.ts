@@ -184,6 +184,8 @@ class RoomLink {
   private lastSnapAt = 0;
   private pipe: ms.PipeTransport | undefined;
   private pipeConnected = false;
+  /** The origin's end of the pipe (ip:port) once connected. */
+  private pipeRemote: string | undefined;
   /** Relayed broadcasters, by their (origin) peer id; their producers by origin producer id. */
   private readonly relays = new Map<string, { peer: Peer; producers: Map<string, ms.Producer> }>();
   private chain: Promise<void> = Promise.resolve();
@@ -210,7 +212,11 @@ class RoomLink {
     for (const e of this.edges.values()) e.transport.close();
     this.edges.clear();
     this.dropRelays();
-    if (this.pinned) void this.cascade.opts.registry.unpin(this.room.id).catch(() => false);
+    if (this.pinned) {
+      // The edges empty their stages now rather than after three silent intervals.
+      void this.cascade.publish(this.cascade.stageChannel(this.room.id), { origin: this.cascade.opts.nodeId, publishers: [] } satisfies StageSnap);
+      void this.cascade.opts.registry.unpin(this.room.id).catch(() => false);
+    }
   }
 
   /** Broadcasters of this node on stage (not relays): this node is, or wants to be, the origin. */
@@ -238,12 +244,21 @@ class RoomLink {
       if (this.pinned) {
         this.dropRelays(); // this node is the origin now: nothing to mirror
         this.publishStage();
-      } else this.log.warn({ origin: owner }, 'a broadcaster joined on a node that is not the room’s origin; viewers of other nodes will not see them');
+      } else await this.sendBroadcastersTo(owner);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not pin the room (Redis unreachable); retrying with the next change');
     } finally {
       this.pinning = false;
     }
+  }
+
+  /** Broadcasters who went live here while another node holds the stage: their pages move there. */
+  private async sendBroadcastersTo(owner: string): Promise<void> {
+    const info = await this.cascade.opts.registry.get(owner);
+    const local = this.localBroadcasters;
+    this.log.warn({ origin: owner, broadcasters: local.length, moved: Boolean(info) }, 'broadcasters went live on a node that is not the room’s origin; sending them there');
+    if (!info) return; // the owner just died: its pin expires, and the next attempt wins it
+    for (const p of local) p.notify('stageMoved', { httpUrl: info.httpUrl });
   }
 
   private publishStage(): void {
@@ -272,6 +287,8 @@ class RoomLink {
       void this.dropDeadEdges();
       return;
     }
+    // Broadcasters here but the stage elsewhere (or its origin gone): try again to pin.
+    if (this.localBroadcasters.length > 0) void this.pin();
     if (this.origin && Date.now() - this.lastSnapAt > 3 * this.cascade.interval) {
       this.log.warn({ origin: this.origin }, 'the room’s origin node stopped answering: its broadcasters leave this node’s stage');
       this.enqueue(async () => this.dropRelays());
@@ -355,6 +372,13 @@ class RoomLink {
   /** Makes this node's stage show the origin's: relay peers joined and left, producers piped, paused, closed. */
   private async mirror(snap: StageSnap): Promise<void> {
     if (this.closed || this.pinned || this.room.closed) return;
+    if (snap.publishers.length === 0) {
+      // Nobody on the origin's stage: nothing to carry; the next broadcaster gets a fresh pipe.
+      const origin = this.origin;
+      this.dropRelays();
+      this.origin = origin;
+      return;
+    }
     const stage = this.room.stage;
     const wanted = new Map(snap.publishers.map((p) => [p.peerId, p]));
     for (const [peerId, relay] of [...this.relays]) {
@@ -403,9 +427,20 @@ class RoomLink {
     const answer = await this.cascade.request(originNode, { room: this.room.id, ip: t.localAddress ?? t.localIp, port: t.localPort, producerIds: missing.map((m) => m.id) });
     if (!answer.ok || answer.ip === undefined || answer.port === undefined) throw new Error(answer.error ?? 'the origin refused the pipe');
     if (pipe.closed || this.closed) return;
+    const remote = `${answer.ip}:${answer.port}`;
+    if (this.pipeConnected && this.pipeRemote !== remote) {
+      // The origin answers from a new transport (its room was closed and opened again): this
+      // pipe leads nowhere. Start over; the next snapshot pipes everything anew.
+      this.log.info({ was: this.pipeRemote, now: remote }, 'the origin’s pipe changed; piping its stage again');
+      const origin = this.origin;
+      this.dropRelays();
+      this.origin = origin;
+      return;
+    }
     if (!this.pipeConnected) {
       await pipe.connect({ ip: answer.ip, port: answer.port });
       this.pipeConnected = true;
+      this.pipeRemote = remote;
     }
     for (const c of answer.consumers ?? []) {
       const m = missing.find((x) => x.id === c.producerId);

@@ -56,6 +56,8 @@ export async function joinCluster(opts: {
   });
   redis.on('degraded', () => log.warn({ redis: redis.health() }, 'Redis unreachable: cluster features degraded'));
   try {
+    // The connection opens in the background: give it a moment so the first beat is not wasted.
+    await redis.waitConnected(3000).catch(() => undefined);
     await registry.start();
     log.info({ redis: redis.health().url }, 'joined the cluster');
   } catch (err) {

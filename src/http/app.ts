@@ -5,6 +5,7 @@ import fastifySwagger from '@fastify/swagger';
 import type { Logger } from '../log.js';
 import { healthRoutes, type HealthOptions } from './health.js';
 import { clientConfigRoutes, type WsUrlRequest } from './clientConfig.js';
+import { stageNodeRoutes } from './stageNode.js';
 import { accessRoutes } from './access.js';
 import type { AccessPolicy } from '../auth/access.js';
 import { turnRoutes } from './turn.js';
@@ -23,6 +24,8 @@ export interface HttpAppOptions {
   https?: { cert: Buffer; key: Buffer } | undefined;
   /** Capabilities shared by every router (same codec list), published to browsers. */
   routerRtpCapabilities: unknown;
+  /** Cluster mode: the node holding a room's stage, when another (`GET /api/stage-node`). */
+  stageNode?: ((room: string) => Promise<string | undefined>) | undefined;
   /** Who may enter which room: `POST /api/access` explains a refused WebSocket upgrade. */
   access: AccessPolicy;
   /** Folder of the built browser client; not served when absent. */
@@ -103,6 +106,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes, { notReadyReasons: opts.notReadyReasons });
   await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl, routerRtpCapabilities: opts.routerRtpCapabilities });
+  await app.register(stageNodeRoutes, { stageNode: opts.stageNode ?? (async () => undefined) });
   await app.register(accessRoutes, { access: opts.access });
   await app.register(turnRoutes, { service: opts.turn, rateLimit: { max: opts.turnRatePerMinute, windowMs: 60_000 } });
   await app.register(metricsRoutes, { metrics: opts.metrics, token: opts.metricsToken });

@@ -311,6 +311,11 @@ export interface Notifications {
    * `shutdown`: the node restarts; reconnect.
    */
   closing: { reason: string; code: ErrorCode | 'kicked' | 'banned' | 'room-closed' | 'replaced' | 'shutdown' };
+  /**
+   * Cluster mode, to a broadcaster: this room's stage is on another node (two broadcasters
+   * arrived on two nodes at once, and the other won). Open the same page at `httpUrl`.
+   */
+  stageMoved: { httpUrl: string };
   /** To broadcasters not on stage: a seat has freed up (`free` of `maxPublishers`). */
   seatAvailable: { free: number };
   /** To a broadcaster: a moderator muted this peer's microphone; it stays muted (resumeProducer is refused). */

@@ -5,6 +5,7 @@ import { launchChromium } from '../helpers/browser.js';
 import { captureLog } from '../helpers/captureLog.js';
 import { pageMediaOf, serverMediaOf } from '../helpers/mediaDiag.js';
 import { decodingAll, openPage, peerIdOf, poll } from '../helpers/pages.js';
+import { freePortRange } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestNode } from '../helpers/server.js';
 
@@ -31,7 +32,11 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    for (let i = 0; i < 3; i++) nodes.push(await startTestNode({ REDIS_URL: redis.url }, logs[i]!.log));
+    for (let i = 0; i < 3; i++) {
+      // The URL a node gives the cluster (and a broadcaster page moving there) is PUBLIC_URL: 127.0.0.1, not localhost.
+      const port = await freePortRange(1);
+      nodes.push(await startTestNode({ REDIS_URL: redis.url, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }, logs[i]!.log));
+    }
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -103,6 +108,18 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
     await third.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
     const thirdId = (await peerIdOf(third))!;
     for (const v of viewers) await poll(() => decodingAll(v.page, [thirdId]), (r) => r.ok, 60_000, 'decoding the broadcaster of node B', explain(v));
+
+    // A co-host's link opened on node C: the page moves to node B, where the stage is, and goes live there.
+    const [, c] = nodes as [Fourcast, Fourcast];
+    const cohost = await openPage(browser, `${c.urls.http}/broadcast.html?room=${ROOM}&token=${await c.tokens.mint({ role: 'publisher', room: ROOM, name: 'Cohost', ttlSeconds: 600 })}&quality=low`, 'cohost', log);
+    await poll(async () => cohost.url(), (u) => u.startsWith(`${b.urls.http}/broadcast.html?`), 20_000, 'the co-host page on node B');
+    await cohost.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+    await cohost.click('#go-live');
+    await cohost.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
+    const cohostId = (await peerIdOf(cohost))!;
+    expect(b.rooms.get(ROOM)!.stage.peers.some((p) => p.id === cohostId && !p.relay)).toBe(true);
+    for (const v of viewers) await poll(() => decodingAll(v.page, [thirdId, cohostId]), (r) => r.ok, 60_000, 'decoding both broadcasters of node B', explain(v));
+    await cohost.context().close();
     await third.context().close();
-  }, 240_000);
+  }, 300_000);
 });
