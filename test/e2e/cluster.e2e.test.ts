@@ -8,6 +8,7 @@ import { decodingAll, openPage, peerIdOf, poll } from '../helpers/pages.js';
 import { freePortRange } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestNode } from '../helpers/server.js';
+import { startShippedNode, type ShippedNode } from '../helpers/shippedNode.js';
 
 // Three nodes on loopback and one Redis of the test's own: a Chromium broadcaster on node A,
 // Chromium viewers on nodes B and C. B and C get A's media through one pipe each
@@ -122,4 +123,52 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
     await cohost.context().close();
     await third.context().close();
   }, 300_000);
+});
+
+// The origin as shipped (`npm start`, cluster mode) killed with SIGKILL: nothing tells the
+// edges; they notice its stage going silent and empty theirs, and keep serving.
+describe('an origin node killed with SIGKILL (npm start, Chromium, real Redis)', () => {
+  let redis: TestRedis;
+  let origin: ShippedNode;
+  let edge: Fourcast;
+  let browser: Browser;
+  const log: string[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const port = await freePortRange(1);
+    origin = await startShippedNode({
+      httpPort: port,
+      env: { REDIS_URL: redis.url, PUBLIC_URL: `http://127.0.0.1:${port}`, HTTP_HOST: '127.0.0.1', WS_HOST: '127.0.0.1', RTC_LISTEN_IP: '127.0.0.1', MEDIASOUP_WORKERS: '1', STUN_URLS: 'stun:127.0.0.1:9' },
+    });
+    const edgePort = await freePortRange(1);
+    edge = await startTestNode({ REDIS_URL: redis.url, HTTP_PORT: String(edgePort), PUBLIC_URL: `http://127.0.0.1:${edgePort}` });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    if (log.length) console.log(log.slice(0, 30).join('\n'));
+    await browser?.close();
+    await origin?.stop();
+    await edge?.close();
+    await redis?.stop();
+  });
+
+  it('the edge viewer watches the printed broadcaster link going live; after kill -9 the edge stage empties and the edge keeps serving', async () => {
+    const link = new URL(origin.links.broadcast);
+    const room = link.searchParams.get('room')!;
+    const pub = await openPage(browser, origin.links.broadcast + '&quality=low', 'shipped-pub', log);
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 30_000 });
+    await pub.click('#go-live');
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 30_000 });
+    const pubId = (await peerIdOf(pub))!;
+    const viewer = await openPage(browser, `${edge.urls.http}/watch.html?room=${room}&name=Edge`, 'edge-viewer', log);
+    await poll(() => decodingAll(viewer, [pubId]), (r) => r.ok, 60_000, 'the edge viewer decoding the shipped origin');
+
+    await origin.kill();
+    await poll(() => viewer.locator('#stage .tile').count(), (n) => n === 0, 30_000, 'the edge stage emptied after the origin died');
+    expect(edge.rooms.get(room)?.stage.size ?? 0).toBe(0);
+    // The edge itself is fine: its viewer is still connected and the node answers.
+    expect((await fetch(`${edge.urls.http}/ready`)).status).toBe(200);
+    expect(await viewer.evaluate(() => (globalThis as any).fourcast?.stage?.online)).toBe(true);
+  }, 180_000);
 });

@@ -17,6 +17,8 @@ export interface ShippedNode {
   output(): string;
   /** SIGTERM to the whole process group (npm, node, workers), SIGKILL after 20 s. */
   stop(): Promise<void>;
+  /** `kill -9` of the process group (a crash): resolves once npm has exited. */
+  kill(): Promise<void>;
 }
 
 /** Only what a shell gives a person; no test-only settings leak into the server. */
@@ -31,8 +33,8 @@ function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
  * Starts `npm start` (globalSetup built dist/ first) and waits for its links.
  * `logFile`: the output is also appended there as it arrives (`npm start 2>&1 | tee FILE`).
  */
-export async function startShippedNode(opts: { env?: Record<string, string>; logFile?: string } = {}): Promise<ShippedNode> {
-  const [http, ws, rtc] = [await freePortRange(1), await freePortRange(1), await freePortRange(os.availableParallelism())];
+export async function startShippedNode(opts: { env?: Record<string, string>; logFile?: string; httpPort?: number } = {}): Promise<ShippedNode> {
+  const [http, ws, rtc] = [opts.httpPort ?? (await freePortRange(1)), await freePortRange(1), await freePortRange(os.availableParallelism())];
   const server: ChildProcess = spawn('npm', ['start'], {
     env: userEnv({ HTTP_PORT: String(http), WS_PORT: String(ws), RTC_PORT_BASE: String(rtc), ...opts.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,7 +83,13 @@ export async function startShippedNode(opts: { env?: Record<string, string>; log
         reject(new Error(`npm start exited with ${code}:\n${out}`));
       });
     });
-    return { http: `http://127.0.0.1:${http}`, links, output: () => out, stop };
+    const kill = async () => {
+      if (!server.pid || server.exitCode !== null || server.signalCode !== null) return;
+      const exited = new Promise((r) => server.once('exit', r));
+      process.kill(-server.pid, 'SIGKILL');
+      await exited;
+    };
+    return { http: `http://127.0.0.1:${http}`, links, output: () => out, stop, kill };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fourcast } from '../../src/server.js';
+import { poll } from '../helpers/pages.js';
+import { freePortRange } from '../helpers/ports.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { opus, vp8 } from '../helpers/rtpParameters.js';
+import { startTestNode } from '../helpers/server.js';
+import { TestClient } from '../helpers/wsClient.js';
+
+// The cascade's control side with real nodes, sockets and workers (media itself is decoded by
+// Chromium in test/e2e/cluster.e2e.test.ts): who is the origin, what the edges mirror, one
+// pipe consumer per producer per edge, and broadcasters sent to the origin.
+describe('media cascade between nodes (real Redis, real workers)', () => {
+  let redis: TestRedis;
+  const nodes: Fourcast[] = [];
+  const clients: TestClient[] = [];
+  const connect = async (node: Fourcast, q: string) => {
+    const c = await TestClient.connect(`${node.urls.ws}?${q}`);
+    clients.push(c);
+    return c;
+  };
+  const publisher = async (node: Fourcast, room: string, name: string) => {
+    const c = await connect(node, `room=${room}&token=${await node.tokens.mint({ role: 'publisher', room, name, ttlSeconds: 600 })}`);
+    const info = await c.request('join', {});
+    const send = await c.request('createTransport', { direction: 'send' });
+    return { c, info, send };
+  };
+  /** Consumers on the room's origin router, as its worker reports them (here: the pipe consumers to the edges). */
+  const originConsumers = async (node: Fourcast, room: string) => {
+    const dump = await (await node.rooms.get(room)!.media.origin()).router.dump();
+    return dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0);
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (let i = 0; i < 3; i++) {
+      const port = await freePortRange(1);
+      nodes.push(await startTestNode({ REDIS_URL: redis.url, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }));
+    }
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const n of nodes) await n.close();
+    await redis?.stop();
+  });
+
+  it('edges mirror the origin’s stage with relays, each through one pipe consumer per producer', async () => {
+    const [a, b, c] = nodes as [Fourcast, Fourcast, Fourcast];
+    const room = 'cascade-1';
+    const pub = await publisher(a, room, 'Caster');
+    const cam = await pub.c.request('produce', { transportId: pub.send.transportId, kind: 'video', rtpParameters: vp8(5001), source: 'camera' });
+    const mic = await pub.c.request('produce', { transportId: pub.send.transportId, kind: 'audio', rtpParameters: opus(5002), source: 'mic' });
+    // Viewers on B (two) and C (one): each edge pipes each track once, whatever its audience.
+    const edgeViewers = [await connect(b, `room=${room}`), await connect(b, `room=${room}`), await connect(c, `room=${room}`)];
+    for (const v of edgeViewers) await v.request('join', {});
+    for (const v of edgeViewers) {
+      const np = await v.waitFor('newProducer', (p) => p.kind === 'video', 15_000);
+      expect(np.peerId).toBe(pub.info.peerId);
+    }
+    for (const n of [b, c]) {
+      const relays = n.rooms.get(room)!.stage.peers;
+      expect(relays.map((p) => [p.id, p.relay, p.producers.size])).toEqual([[pub.info.peerId, true, 2]]);
+    }
+    // On the origin: the publisher's producers, each consumed once per edge (no viewer there).
+    expect(await originConsumers(a, room)).toBe(4);
+    // Edge viewers consume the relayed tracks like local ones; and the join answer lists the broadcaster.
+    const late = await connect(c, `room=${room}`);
+    const joined = await late.request('join', {});
+    expect(joined.publishers.map((p) => [p.peerId, p.name, p.producers.length])).toEqual([[pub.info.peerId, 'Caster', 2]]);
+    await late.request('setRtpCapabilities', { rtpCapabilities: joined.routerRtpCapabilities as never });
+    await late.request('createTransport', { direction: 'recv' });
+    for (const p of joined.publishers[0]!.producers) expect((await late.request('consume', { producerId: p.producerId })).peerId).toBe(pub.info.peerId);
+
+    // Pause and close cross over.
+    await pub.c.request('pauseProducer', { producerId: mic.producerId });
+    await late.waitFor('producerPaused', (d) => d.peerId === pub.info.peerId, 10_000);
+    await pub.c.request('closeProducer', { producerId: cam.producerId });
+    await late.waitFor('producerClosed', (d) => d.peerId === pub.info.peerId, 10_000);
+    expect(await originConsumers(a, room)).toBe(2);
+    // Presence: the relays are not counted twice.
+    await poll(async () => late.notifications.filter((n) => n.method === 'viewerCount').at(-1)?.data as { count: number } | undefined, (d) => d?.count === 4, 10_000, 'four viewers in all');
+  });
+
+  it('a broadcaster page asks where the stage is; two going live on two nodes at once: the second is sent to the first', async () => {
+    const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
+    const room = 'cascade-2';
+    const stageNode = async (n: Fourcast) => ((await (await fetch(`${n.urls.http}/api/stage-node?room=${room}`)).json()) as { httpUrl: string | null }).httpUrl;
+    expect(await stageNode(a)).toBeNull();
+    expect((await fetch(`${a.urls.http}/api/stage-node?room=../x`)).status).toBe(400);
+    const first = await publisher(a, room, 'First');
+    await first.c.request('produce', { transportId: first.send.transportId, kind: 'audio', rtpParameters: opus(6001), source: 'mic' });
+    await poll(() => stageNode(b), (u) => u === a.urls.http, 10_000, 'node B pointing at node A');
+    expect(await stageNode(a)).toBeNull(); // A is the stage: stay
+    // A second broadcaster that connected to B anyway (its page asked before A pinned) and goes live there.
+    const second = await publisher(b, room, 'Second');
+    await second.c.request('produce', { transportId: second.send.transportId, kind: 'audio', rtpParameters: opus(6002), source: 'mic' });
+    expect(await second.c.waitFor('stageMoved', () => true, 10_000)).toEqual({ httpUrl: a.urls.http });
+  });
+});
