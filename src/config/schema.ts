@@ -95,7 +95,7 @@ export const configSchema = z.object({
     .string()
     .refine((u) => /^rediss?:\/\/./.test(u) && URL.canParse(u), 'expected a redis:// or rediss:// URL')
     .optional()
-    .describe('Cluster mode: with a redis:// or rediss:// URL the node registers itself in Redis (a heartbeat; `GET /admin/cluster` lists the live nodes), each room\'s chat is one log for every node (one sequence; a client resumes on any node), bans hold on every node and outlive restarts, viewer counts and small rooms\' participant lists add up every node\'s, and metrics carry a `node` label. With Redis away the node keeps serving (chat answers `unavailable`) and `/ready` reports it degraded. Media is not cascaded between nodes yet.'),
+    .describe('Cluster mode: with a redis:// or rediss:// URL nodes register in Redis (a heartbeat; `GET /admin/cluster` lists them and the rooms each hosts). A room\'s broadcasters go live on its origin node and every other node relays them to its viewers through one pipe per track (RTC_LISTEN_IP is where pipes listen: a private address between nodes). Chat is one log for all nodes (a client resumes on any node), bans and kicks hold on every node, viewer counts add up, metrics carry a `node` label. With Redis away a node keeps serving (chat answers `unavailable`) and `/ready` reports it degraded.'),
 
   CHAT_HISTORY: positiveInt(10000).default(25).describe('Chat messages kept per room and sent on join.'),
   CHAT_MAX_LENGTH: positiveInt(4000).default(500).describe('Longest chat message, in characters after normalisation.'),

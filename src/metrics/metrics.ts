@@ -175,7 +175,10 @@ export class Metrics {
         [{ role: 'viewer' }, viewers],
       ];
     });
-    this.live('fourcast_publishers', 'Peers on stage, all rooms.', [], (s) => [[{}, sum(snapshots(s), (r) => r.publishers.length)]]);
+    this.live('fourcast_publishers', 'Peers on stage, all rooms (relayed broadcasters of other nodes included).', [], (s) => [[{}, sum(snapshots(s), (r) => r.publishers.length)]]);
+    this.live('fourcast_relayed_publishers', 'Cluster mode: broadcasters of other nodes relayed onto this node\'s stages through pipes.', [], (s) => [
+      [{}, sum(snapshots(s), (r) => r.publishers.filter((p) => p.relay).length)],
+    ]);
     this.live('fourcast_producers', 'Open mediasoup producers of publishers, by kind.', ['kind'], (s) => {
       const rooms = snapshots(s);
       return [

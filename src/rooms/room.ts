@@ -257,7 +257,7 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       createdAt: this.createdAt,
       viewers: this.viewerCount,
       peers: this.peerMap.size,
-      publishers: this.stage.peers.map((p) => ({ peerId: p.id, name: p.name })),
+      publishers: this.stage.peers.map((p) => ({ peerId: p.id, name: p.name, relay: p.relay })),
       chat: { messages: this.chat.log.size, lastSeq: this.chat.log.lastSeq, epoch: this.chat.log.epoch },
       routers: this.opts.media.describeRouters(),
       producers,

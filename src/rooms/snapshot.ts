@@ -12,7 +12,7 @@ export interface RoomSnapshot {
   /** Everyone neither on stage nor a host waiting to go live. */
   viewers: number;
   peers: number;
-  publishers: { peerId: string; name: string }[];
+  publishers: { peerId: string; name: string; /** Cluster mode: a broadcaster of the origin node, relayed here. */ relay: boolean }[];
   chat: { messages: number; lastSeq: number; epoch: string };
   /** Absent when the snapshot was taken without participants (room lists, metrics). */
   participants?: ParticipantSnapshot[];

@@ -61,6 +61,10 @@ describe('media cascade between nodes (real Redis, real workers)', () => {
       const relays = n.rooms.get(room)!.stage.peers;
       expect(relays.map((p) => [p.id, p.relay, p.producers.size])).toEqual([[pub.info.peerId, true, 2]]);
     }
+    // Operators see it: the edges count one relayed broadcaster, the origin none (with its node label).
+    for (const [n, relayed] of [[a, 0], [b, 1], [c, 1]] as const) {
+      expect(await (await fetch(`${n.urls.http}/metrics`)).text()).toMatch(new RegExp(`^fourcast_relayed_publishers\\{node="[^"]+"\\} ${relayed}$`, 'm'));
+    }
     // On the origin: the publisher's producers, each consumed once per edge (no viewer there).
     expect(await originConsumers(a, room)).toBe(4);
     // Edge viewers consume the relayed tracks like local ones; and the join answer lists the broadcaster.

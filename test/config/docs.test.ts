@@ -59,9 +59,9 @@ describe('configuration docs', () => {
     // There is no per-room token setting: ALLOW_ANONYMOUS_VIEWERS is server-wide.
     expect(byName.ALLOW_ANONYMOUS_VIEWERS).not.toMatch(/rooms can/i);
     expect(byName.ALLOW_ANONYMOUS_VIEWERS).toMatch(/no per-room setting/);
-    // Cluster mode is partial: chat, bans, kicks and presence are shared, media is not yet.
+    // Cluster mode relays media through pipes, one per track (not per viewer).
     expect(byName.REDIS_URL).not.toMatch(/joins nodes/i);
-    expect(byName.REDIS_URL).toMatch(/Media is not cascaded between nodes yet/);
+    expect(byName.REDIS_URL).toMatch(/one pipe per track/);
   });
 
   it('--help lists every variable with its default', () => {

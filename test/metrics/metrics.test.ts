@@ -117,6 +117,7 @@ describe('Metrics (names, types, labels)', () => {
     fourcast_rooms: 'gauge',
     fourcast_peers: 'gauge',
     fourcast_publishers: 'gauge',
+    fourcast_relayed_publishers: 'gauge',
     fourcast_producers: 'gauge',
     fourcast_consumers: 'gauge',
     fourcast_routers: 'gauge',

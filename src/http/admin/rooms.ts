@@ -28,7 +28,11 @@ const roomSummary = {
     id: { type: 'string' },
     publishers: {
       type: 'array',
-      items: { type: 'object', properties: { peerId: { type: 'string' }, name: { type: 'string' } }, required: ['peerId', 'name'] },
+      items: {
+        type: 'object',
+        properties: { peerId: { type: 'string' }, name: { type: 'string' }, relay: { type: 'boolean', description: 'Cluster mode: a broadcaster of the room’s origin node, relayed to this one' } },
+        required: ['peerId', 'name', 'relay'],
+      },
     },
     viewers: { type: 'integer', description: 'Peers not on stage' },
     peers: { type: 'integer' },

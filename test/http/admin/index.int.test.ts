@@ -118,7 +118,7 @@ describe('admin routes against a live node (real workers, real sockets)', () => 
     const entry = list.body.rooms.find((r) => r.id === room);
     expect(entry).toEqual({
       id: room,
-      publishers: [{ peerId: pub.peerId, name: 'Host' }],
+      publishers: [{ peerId: pub.peerId, name: 'Host', relay: false }],
       viewers: 1,
       peers: 2,
       workers: [0],

@@ -38,7 +38,7 @@ function fakes() {
     createdAt: Date.UTC(2030, 0, 1, 12),
     viewers: 1,
     peers: 2,
-    publishers: [{ peerId: 'host', name: 'HOST' }],
+    publishers: [{ peerId: 'host', name: 'HOST', relay: false }],
     chat: { ...chat },
     routers: [
       { worker: 0, viewers: 0, origin: true },
@@ -195,7 +195,7 @@ describe('admin routes: behaviour', () => {
       rooms: [
         {
           id: 'stage-1',
-          publishers: [{ peerId: 'host', name: 'HOST' }],
+          publishers: [{ peerId: 'host', name: 'HOST', relay: false }],
           viewers: 1,
           peers: 2,
           workers: [0, 1],
