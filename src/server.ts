@@ -199,6 +199,13 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
           nodes: () => cluster?.nodes() ?? Promise.resolve([]),
         }
       : undefined;
+    // Pages ask for the live nodes on every load: read Redis at most once per heartbeat.
+    let nodesCache: { at: number; list: Promise<{ wsUrl: string }[]> } | undefined;
+    const liveNodes = (): Promise<{ wsUrl: string }[]> => {
+      if (!cluster) return Promise.resolve([]);
+      if (!nodesCache || Date.now() - nodesCache.at > 2000) nodesCache = { at: Date.now(), list: cluster.nodes().catch(() => []) };
+      return nodesCache.list;
+    };
     const adminToken = config.auth.adminToken;
     if (adminToken) log.info('admin routes enabled at /admin/* (Authorization: Bearer <ADMIN_TOKEN>)');
     else log.info('admin routes disabled: ADMIN_TOKEN is not set');
@@ -233,6 +240,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
         (req.viaProxy ? `${req.secure ? 'wss' : 'ws'}://${req.host}/ws` : `${req.secure ? 'wss' : 'ws'}://${req.hostname}:${bound.port}/ws`),
       https: tls ? { cert: tls.cert, key: tls.key } : undefined,
       routerRtpCapabilities,
+      ...(config.redisUrl ? { clusterNodes: () => liveNodes() } : {}),
       stageNode: async (room: string) => {
         const owner = await cluster?.registry.originOf(room);
         if (!cluster || !owner || owner === cluster.nodeId) return undefined;

@@ -24,6 +24,8 @@ export interface HttpAppOptions {
   https?: { cert: Buffer; key: Buffer } | undefined;
   /** Capabilities shared by every router (same codec list), published to browsers. */
   routerRtpCapabilities: unknown;
+  /** Cluster mode: the live nodes, listed to pages by `GET /api/client-config`. */
+  clusterNodes?: (() => Promise<{ wsUrl: string }[]>) | undefined;
   /** Cluster mode: the node holding a room's stage, when another (`GET /api/stage-node`). */
   stageNode?: ((room: string) => Promise<string | undefined>) | undefined;
   /** Who may enter which room: `POST /api/access` explains a refused WebSocket upgrade. */
@@ -105,7 +107,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes, { notReadyReasons: opts.notReadyReasons });
-  await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl, routerRtpCapabilities: opts.routerRtpCapabilities });
+  await app.register(clientConfigRoutes, { wsUrl: opts.wsUrl, routerRtpCapabilities: opts.routerRtpCapabilities, clusterNodes: opts.clusterNodes });
   await app.register(stageNodeRoutes, { stageNode: opts.stageNode ?? (async () => undefined) });
   await app.register(accessRoutes, { access: opts.access });
   await app.register(turnRoutes, { service: opts.turn, rateLimit: { max: opts.turnRatePerMinute, windowMs: 60_000 } });

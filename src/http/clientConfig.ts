@@ -17,7 +17,14 @@ const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 export const VALID_HOST = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::\\d{1,5})?$`);
 
 /** `GET /api/client-config`: what the browser needs before it opens the WebSocket. */
-export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (req: WsUrlRequest) => string; routerRtpCapabilities: unknown }> = async (
+export interface ClientConfigOptions {
+  wsUrl: (req: WsUrlRequest) => string;
+  routerRtpCapabilities: unknown;
+  /** Cluster mode: the live nodes' socket URLs, for pages to carry on from when theirs goes away. */
+  clusterNodes?: (() => Promise<{ wsUrl: string }[]>) | undefined;
+}
+
+export const clientConfigRoutes: FastifyPluginAsync<ClientConfigOptions> = async (
   app,
   opts,
 ) => {
@@ -33,6 +40,11 @@ export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (req: WsUrlRequest)
               protocol: { type: 'integer' },
               maxPublishers: { type: 'integer' },
               routerRtpCapabilities: { type: 'object', additionalProperties: true },
+              nodes: {
+                type: 'array',
+                description: 'Cluster mode: the live nodes (their WebSocket URLs) a page may reconnect to when its own node is gone',
+                items: { type: 'object', properties: { wsUrl: { type: 'string' } }, required: ['wsUrl'] },
+              },
             },
             required: ['wsUrl', 'protocol', 'maxPublishers'],
           },
@@ -46,11 +58,13 @@ export const clientConfigRoutes: FastifyPluginAsync<{ wsUrl: (req: WsUrlRequest)
       if (!VALID_HOST.test(req.host)) return reply.code(400).send({ error: 'bad-request', message: 'The Host header is not a valid host name or address.' });
       // Same host the page came from, so a link opened by IP or name keeps working.
       const host = req.hostname.includes(':') && !req.hostname.startsWith('[') ? `[${req.hostname}]` : req.hostname;
+      const nodes = opts.clusterNodes ? await opts.clusterNodes().catch(() => []) : undefined;
       return {
         wsUrl: opts.wsUrl({ host: req.host, hostname: host, secure: req.protocol === 'https', viaProxy: (req.ips?.length ?? 0) > 1 }),
         protocol: PROTOCOL_VERSION,
         maxPublishers: MAX_PUBLISHERS,
         routerRtpCapabilities: opts.routerRtpCapabilities,
+        ...(nodes ? { nodes: nodes.map((n) => ({ wsUrl: n.wsUrl })) } : {}),
       };
     },
   );

@@ -25,6 +25,8 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
   let pub: Page;
   let pubId: string;
   const viewers: { page: Page; node: Fourcast }[] = [];
+  /** The broadcaster still live on node B when the failover test starts. */
+  let liveOnB = '';
 
   const explain = (v: { page: Page; node: Fourcast }) => async () => {
     const id = await peerIdOf(v.page);
@@ -121,8 +123,20 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
     expect(b.rooms.get(ROOM)!.stage.peers.some((p) => p.id === cohostId && !p.relay)).toBe(true);
     for (const v of viewers) await poll(() => decodingAll(v.page, [thirdId, cohostId]), (r) => r.ok, 60_000, 'decoding both broadcasters of node B', explain(v));
     await cohost.context().close();
-    await third.context().close();
+    liveOnB = thirdId;
   }, 300_000);
+
+  it('a viewer whose node goes away carries on from another node, without a reload', async () => {
+    const [b, c] = nodes as [Fourcast, Fourcast];
+    const v = viewers.find((x) => x.node === c)!;
+    const before = await v.page.evaluate(() => performance.timeOrigin);
+    await c.close();
+    nodes.splice(1, 1);
+    // Its page tries C a few times, then the other node it was told of at start (B), and joins there.
+    await poll(() => v.page.evaluate(() => (globalThis as any).fourcast?.signaling?.currentUrl as string | undefined), (u) => u?.startsWith(b.urls.ws) === true, 30_000, 'the page on node B');
+    await poll(() => decodingAll(v.page, [liveOnB]), (r) => r.ok, 60_000, 'decoding again from node B', explain({ page: v.page, node: b }));
+    expect(await v.page.evaluate(() => performance.timeOrigin)).toBe(before);
+  }, 120_000);
 });
 
 // The origin as shipped (`npm start`, cluster mode) killed with SIGKILL: nothing tells the

@@ -27,24 +27,27 @@ export async function boot(): Promise<Boot> {
       .catch(() => [] as RTCIceServer[]),
   ]);
   if (!cfgRes.ok) throw new Error(`server configuration unavailable (HTTP ${cfgRes.status})`);
-  const cfg = (await cfgRes.json()) as { wsUrl: string; routerRtpCapabilities?: unknown };
+  const cfg = (await cfgRes.json()) as { wsUrl: string; routerRtpCapabilities?: unknown; nodes?: { wsUrl: string }[] };
   const q = new URLSearchParams({ room });
   if (token) q.set('token', token);
+  const signaling = new Signaling(`${cfg.wsUrl}?${q.toString()}`, async () => {
+    const r = await fetch('/api/access', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room, ...(token ? { token } : {}) }),
+    });
+    if (r.ok) return null;
+    const body = (await r.json().catch(() => ({}))) as { error?: string; message?: string };
+    return body.error ? { code: body.error, message: body.message ?? body.error } : null;
+  });
+  // Cluster mode: the other live nodes, to carry on from if this one goes away.
+  signaling.setAlternates((cfg.nodes ?? []).map((n) => `${n.wsUrl}?${q.toString()}`));
   return {
     room,
     token,
     name: params.get('name'),
     params,
-    signaling: new Signaling(`${cfg.wsUrl}?${q.toString()}`, async () => {
-      const r = await fetch('/api/access', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ room, ...(token ? { token } : {}) }),
-      });
-      if (r.ok) return null;
-      const body = (await r.json().catch(() => ({}))) as { error?: string; message?: string };
-      return body.error ? { code: body.error, message: body.message ?? body.error } : null;
-    }),
+    signaling,
     iceServers,
     iceTransportPolicy: params.get('relay') === '1' ? 'relay' : undefined,
     routerRtpCapabilities: cfg.routerRtpCapabilities,

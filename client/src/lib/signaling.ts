@@ -25,6 +25,8 @@ const FINAL_CLOSING = new Set(['kicked', 'banned', 'room-closed', 'replaced']);
 const FINAL_CLOSE_CODES = new Set([4001, 4003, 4009]);
 /** Reconnection delays stay short: a restarted server should see its pages back within seconds. */
 const MAX_RETRY_MS = 3000;
+/** Failed connections in a row before a page tries another node of the cluster (about 2 s of trying). */
+const FAILOVER_ATTEMPTS = 3;
 
 /** Close codes in words, for people (never "closed (1005)"). */
 export function closeText(code: number, reason: string, opened: boolean): string {
@@ -69,8 +71,15 @@ export class Signaling {
    * `checkAccess` runs when a socket closes before it opened: a browser cannot
    * read the status of a refused upgrade, so the page asks the server why.
    */
+  /**
+   * Cluster mode: the other nodes' socket URLs (same room and token). After
+   * FAILOVER_ATTEMPTS failed connections in a row the page tries the next one: a dead
+   * node's audience carries on from a live one.
+   */
+  private alternates: string[] = [];
+
   constructor(
-    private readonly url: string,
+    private url: string,
     private readonly checkAccess?: AccessCheck,
   ) {
     this.on('closing', (c) => (this.closing = { code: c.code, reason: c.reason }));
@@ -114,7 +123,24 @@ export class Signaling {
     };
   }
 
+  /** Other nodes to try when this one stays unreachable (cluster mode). */
+  setAlternates(urls: string[]): void {
+    this.alternates = urls.filter((u) => u !== this.url);
+  }
+
+  /** The socket URL in use (another node's after a failover). */
+  get currentUrl(): string {
+    return this.url;
+  }
+
   private retry(): void {
+    if (this.attempt >= FAILOVER_ATTEMPTS && this.alternates.length) {
+      // This node stays unreachable: the next one, and this one goes to the back of the list.
+      const next = this.alternates.shift()!;
+      this.alternates.push(this.url);
+      this.url = next;
+      this.attempt = 0;
+    }
     const hint = this.drainRetryMs;
     this.drainRetryMs = undefined;
     const backoff = Math.min(MAX_RETRY_MS, 250 * 2 ** this.attempt++);
