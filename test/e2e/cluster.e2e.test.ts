@@ -63,6 +63,14 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
       await poll(() => decodingAll(v.page, [pubId]), (r) => r.ok, 60_000, 'an edge viewer decoding the broadcaster of node A', explain(v));
       expect(await v.page.locator(`#stage .tile[data-peer="${pubId}"]`).count()).toBe(1);
     }
+    // A chat line typed on node C's page reaches the pages of A and B with the same sequence number.
+    const onC = viewers[1]!.page;
+    await onC.fill('#chat-input', 'hello from node C');
+    await onC.press('#chat-input', 'Enter');
+    const seqOf = (p: Page) => p.locator('ul.chat li', { hasText: 'hello from node C' }).first().getAttribute('data-seq', { timeout: 15_000 });
+    const seqs = await Promise.all([pub, viewers[0]!.page, onC].map(seqOf));
+    expect(seqs[0]).toMatch(/^\d+$/);
+    expect(new Set(seqs).size).toBe(1);
     // One pipe per edge node, on the origin: two edges, each consuming the two tracks once.
     const originRoom = a.rooms.get(ROOM)!;
     expect(originRoom.stage.peers.map((p) => p.id)).toEqual([pubId]);
