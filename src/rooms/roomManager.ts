@@ -137,9 +137,12 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
     /** Cluster mode: a broadcaster of another node relayed here (cluster/cascade.ts), under its own id. */
     relayOf?: string | undefined;
   }): Promise<{ room: Room; peer: Peer; response: ResponseData['join'] }> {
-    const room = this.getOrCreate(args.roomId, args.address);
-    clearTimeout(this.emptyTimers.get(room.id));
-    this.emptyTimers.delete(room.id);
+    const room = args.relayOf === undefined ? this.getOrCreate(args.roomId, args.address) : this.openRoom(args.roomId);
+    // A relay does not keep a room open: only people of this node cancel its closing.
+    if (args.relayOf === undefined) {
+      clearTimeout(this.emptyTimers.get(room.id));
+      this.emptyTimers.delete(room.id);
+    }
     const id = args.relayOf ?? randomUUID();
     const peer = new Peer(id, args.name, args.role, args.link, room.log.child({ peer: id, role: args.role }), args.banKeys, args.tokenId);
     peer.relay = args.relayOf !== undefined;
@@ -150,6 +153,13 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
       if (room.isEmpty) this.scheduleClose(room);
       throw err;
     }
+  }
+
+  /** The open room `id`; relays join only rooms that people of this node opened. */
+  private openRoom(id: string): Room {
+    const room = this.rooms.get(id);
+    if (!room || room.closed) throw new ProtocolError('invalid-state', `room ${id} is not open on this node`);
+    return room;
   }
 
   /** Checked at upgrade, so a banned client is refused before it opens a socket. */

@@ -85,6 +85,27 @@ describe('media cascade between nodes (real Redis, real workers)', () => {
     await poll(async () => late.notifications.filter((n) => n.method === 'viewerCount').at(-1)?.data as { count: number } | undefined, (d) => d?.count === 4, 10_000, 'four viewers in all');
   });
 
+  it('an edge room closes when its last viewer leaves, relays or not, and the origin drops its pipe', async () => {
+    const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
+    const room = 'cascade-3';
+    const pub = await publisher(a, room, 'Caster');
+    await pub.c.request('produce', { transportId: pub.send.transportId, kind: 'audio', rtpParameters: opus(7001), source: 'mic' });
+    const v = await connect(b, `room=${room}`);
+    await v.request('join', {});
+    await v.waitFor('newProducer', () => true, 15_000);
+    expect(await originConsumers(a, room)).toBe(1);
+    v.close();
+    await poll(async () => b.rooms.get(room)?.isEmpty, (empty) => empty === true, 5_000, 'the edge room without people');
+    // A broadcaster joining the origin's stage during the grace period relays a new peer onto B:
+    // that must not cancel the closing (ROOM_GRACE_SECONDS is 1 in tests).
+    const second = await publisher(a, room, 'Second');
+    await second.c.request('produce', { transportId: second.send.transportId, kind: 'audio', rtpParameters: opus(7002), source: 'mic' });
+    await poll(async () => b.rooms.get(room), (r) => r === undefined, 10_000, 'the edge room closed');
+    await poll(() => originConsumers(a, room), (n) => n === 0, 10_000, 'the origin’s pipe consumers gone');
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(b.rooms.get(room)).toBeUndefined();
+  });
+
   it('a broadcaster page asks where the stage is; two going live on two nodes at once: the second is sent to the first', async () => {
     const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
     const room = 'cascade-2';
