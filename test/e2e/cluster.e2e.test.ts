@@ -194,3 +194,56 @@ describe('an origin node killed with SIGKILL (npm start, Chromium, real Redis)',
     expect(await viewer.evaluate(() => (globalThis as any).fourcast?.stage?.online)).toBe(true);
   }, 180_000);
 });
+
+// An edge as shipped (`npm start`) killed with SIGKILL: its viewer's page carries on from the
+// origin node it was told of at load, and the stage on the origin is unaffected.
+describe('an edge node killed with SIGKILL (npm start, Chromium, real Redis)', () => {
+  let redis: TestRedis;
+  let origin: Fourcast;
+  let edge: ShippedNode;
+  let browser: Browser;
+  const log: string[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const port = await freePortRange(1);
+    origin = await startTestNode({ REDIS_URL: redis.url, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` });
+    const edgePort = await freePortRange(1);
+    edge = await startShippedNode({
+      httpPort: edgePort,
+      env: { REDIS_URL: redis.url, PUBLIC_URL: `http://127.0.0.1:${edgePort}`, HTTP_HOST: '127.0.0.1', WS_HOST: '127.0.0.1', RTC_LISTEN_IP: '127.0.0.1', MEDIASOUP_WORKERS: '1', STUN_URLS: 'stun:127.0.0.1:9' },
+    });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    if (log.length) console.log(log.slice(0, 30).join('\n'));
+    await browser?.close();
+    await edge?.stop();
+    await origin?.close();
+    await redis?.stop();
+  });
+
+  it('the viewer of the killed edge watches again from the origin without a reload; the origin’s stage and its own viewer carry on', async () => {
+    const room = new URL(edge.links.watch).searchParams.get('room')!;
+    const token = await origin.tokens.mint({ role: 'publisher', room, name: 'Caster', ttlSeconds: 600 });
+    const pub = await openPage(browser, `${origin.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'pub', log);
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+    await pub.click('#go-live');
+    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
+    const pubId = (await peerIdOf(pub))!;
+    const local = await openPage(browser, `${origin.urls.http}/watch.html?room=${room}&name=Local`, 'local', log);
+    // The edge's own printed watch link, opened once both nodes are registered (the page learns the live nodes at load).
+    await poll(async () => ((await (await fetch(`${edge.http}/api/client-config`)).json()) as { nodes?: unknown[] }).nodes?.length ?? 0, (n) => n === 2, 20_000, 'two live nodes');
+    const viewer = await openPage(browser, edge.links.watch, 'edge-viewer', log);
+    await poll(() => decodingAll(viewer, [pubId]), (r) => r.ok, 60_000, 'the edge viewer decoding');
+    const before = await viewer.evaluate(() => performance.timeOrigin);
+
+    await edge.kill();
+    await poll(() => viewer.evaluate(() => (globalThis as any).fourcast?.signaling?.currentUrl as string), (u) => u.startsWith(origin.urls.ws), 30_000, 'the page on the origin node');
+    await poll(() => decodingAll(viewer, [pubId]), (r) => r.ok, 60_000, 'decoding again from the origin');
+    expect(await viewer.evaluate(() => performance.timeOrigin)).toBe(before);
+    // Unaffected: the broadcaster is still live on the origin, its local viewer still decodes.
+    expect(await pub.evaluate(() => (globalThis as any).fourcast?.state?.live)).toBe(true);
+    await poll(() => decodingAll(local, [pubId]), (r) => r.ok, 20_000, 'the origin’s own viewer');
+  }, 240_000);
+});
