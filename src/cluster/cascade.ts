@@ -277,6 +277,11 @@ class RoomLink {
   }
 
   private tick(): void {
+    if (this.pinned && !this.cascade.opts.registry.pinnedRooms.includes(this.room.id)) {
+      // The pin expired while Redis was away and another node took the room: it is the origin now.
+      this.log.warn('this node lost the room’s pin to another node; its broadcasters are sent there');
+      this.pinned = false;
+    }
     if (this.pinned) {
       this.publishStage();
       if (this.localBroadcasters.length === 0 && this.room.hosts.size === 0) {

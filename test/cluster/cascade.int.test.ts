@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fourcast } from '../../src/server.js';
 import { poll } from '../helpers/pages.js';
 import { freePortRange } from '../helpers/ports.js';
+import { RedisConnection } from '../../src/cluster/redis.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { opus, vp8 } from '../helpers/rtpParameters.js';
 import { startTestNode } from '../helpers/server.js';
@@ -120,5 +121,26 @@ describe('media cascade between nodes (real Redis, real workers)', () => {
     const second = await publisher(b, room, 'Second');
     await second.c.request('produce', { transportId: second.send.transportId, kind: 'audio', rtpParameters: opus(6002), source: 'mic' });
     expect(await second.c.waitFor('stageMoved', () => true, 10_000)).toEqual({ httpUrl: a.urls.http });
+  });
+
+  it('an origin that loses its pin (it expired while Redis was away, another node took it) stops being the origin and sends its broadcasters over', async () => {
+    const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
+    const room = 'cascade-4';
+    const pub = await publisher(a, room, 'Caster');
+    await pub.c.request('produce', { transportId: pub.send.transportId, kind: 'audio', rtpParameters: opus(8001), source: 'mic' });
+    const raw = new RedisConnection(redis.url);
+    try {
+      await raw.waitConnected();
+      const key = `fourcast:room:{${room}}:origin`;
+      const aId = await poll(() => raw.client.get(key), (v) => v !== null, 10_000, 'the room pinned');
+      const bId = (await raw.client.smembers('fourcast:nodes')).find((id) => id !== aId && id.length > 0)!;
+      const bNode = JSON.parse((await raw.client.get(`fourcast:node:${bId}`))!) as { httpUrl: string };
+      // Another node holds the pin now (as after A's pin expired during an outage).
+      await raw.client.set(key, bId, 'PX', 60_000);
+      expect(await pub.c.waitFor('stageMoved', () => true, 15_000)).toEqual({ httpUrl: bNode.httpUrl });
+      expect([a.urls.http, b.urls.http, nodes[2]!.urls.http]).toContain(bNode.httpUrl);
+    } finally {
+      await raw.close();
+    }
   });
 });
