@@ -39,19 +39,31 @@ export interface CascadeOptions {
   keys?: ClusterKeys;
 }
 
+// Checked like any input: a malformed message (another version, anything else publishing on
+// the channel) is logged and dropped, never thrown inside the subscriber.
+const nodeId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/);
+const roomId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const producerSnap = z.object({ producerId: z.string().min(1).max(64), kind: z.enum(['audio', 'video']), source: mediaSource, paused: z.boolean() });
 const stageSnap = z.object({
-  origin: z.string().min(1).max(128),
-  publishers: z.array(z.object({ peerId: z.string().min(1).max(64), name: z.string().max(64), producers: z.array(producerSnap).max(2) })).max(8),
+  origin: nodeId,
+  publishers: z.array(z.object({ peerId: z.string().min(1).max(64), name: z.string().min(1).max(64), producers: z.array(producerSnap).max(2) })).max(8),
 });
 type StageSnap = z.infer<typeof stageSnap>;
 
 const rpc = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('pipe'), id: z.string(), from: z.string(), room: z.string(), ip: z.string(), port: z.number().int(), producerIds: z.array(z.string()).max(8) }),
-  z.object({ type: z.literal('release'), from: z.string(), room: z.string() }),
+  z.object({
+    type: z.literal('pipe'),
+    id: z.string().max(64),
+    from: nodeId,
+    room: roomId,
+    ip: z.string().max(64),
+    port: z.number().int().min(1).max(65535),
+    producerIds: z.array(z.string().max(64)).max(8),
+  }),
+  z.object({ type: z.literal('release'), from: nodeId, room: roomId }),
   z.object({
     type: z.literal('piped'),
-    id: z.string(),
+    id: z.string().max(64),
     ok: z.boolean(),
     error: z.string().optional(),
     ip: z.string().optional(),

@@ -123,6 +123,32 @@ describe('media cascade between nodes (real Redis, real workers)', () => {
     expect(await second.c.waitFor('stageMoved', () => true, 10_000)).toEqual({ httpUrl: a.urls.http });
   });
 
+  it('malformed messages on the cascade channels are dropped; the nodes carry on', async () => {
+    const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
+    const room = 'cascade-5';
+    const pub = await publisher(a, room, 'Caster');
+    await pub.c.request('produce', { transportId: pub.send.transportId, kind: 'audio', rtpParameters: opus(9001), source: 'mic' });
+    const v = await connect(b, `room=${room}`);
+    await v.request('join', {});
+    await v.waitFor('newProducer', () => true, 15_000);
+    const raw = new RedisConnection(redis.url);
+    try {
+      await raw.waitConnected();
+      const ids = await raw.client.smembers('fourcast:nodes');
+      for (const id of ids) {
+        for (const junk of ['not json', '{"type":"pipe","id":"1","from":"../../x","room":"r","ip":"1","port":1,"producerIds":[]}', '{"type":"release","from":"x y","room":"r"}', '{"type":"piped"}']) {
+          await raw.publish(`fourcast:rpc:${id}`, junk);
+        }
+      }
+      for (const junk of ['[]', '{"origin":"a b","publishers":[]}', '{"origin":"n","publishers":[{"peerId":"p","name":"","producers":[]}]}']) await raw.publish(`fourcast:stage:{${room}}`, junk);
+      await new Promise((r) => setTimeout(r, 500));
+      for (const n of [a, b]) expect((await fetch(`${n.urls.http}/ready`)).status).toBe(200);
+      expect(b.rooms.get(room)!.stage.peers.map((p) => p.id)).toEqual([pub.info.peerId]);
+    } finally {
+      await raw.close();
+    }
+  });
+
   it('an origin that loses its pin (it expired while Redis was away, another node took it) stops being the origin and sends its broadcasters over', async () => {
     const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
     const room = 'cascade-4';
