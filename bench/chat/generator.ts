@@ -22,7 +22,7 @@ import {
   type ConnectCommand,
   type PhaseCommand,
   type PhaseResult,
-  type ServerKind,
+  type ProtocolKind,
   type ToGenerator,
 } from './shared.js';
 
@@ -99,7 +99,7 @@ interface Sender {
 const responsePrefix = Buffer.from('{"type":"response"');
 
 /** Opens a `ws` connection; for Fourcast it also joins. Resolves with the socket once usable. */
-function openWs(kind: ServerKind, url: string, name: string, timeoutMs: number, onFrame: (buf: Buffer) => void): Promise<WebSocket> {
+function openWs(kind: ProtocolKind, url: string, name: string, timeoutMs: number, onFrame: (buf: Buffer) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
     let settled = false;

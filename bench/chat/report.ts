@@ -72,6 +72,12 @@ export interface RatioReport {
   /** Under overload socket.io is saturated and Fourcast is not: a lower bound of the capacity ratio per server core. */
   fourcastVsSocketioCpuEfficiencyOverload: number;
   socketioFellBehind: boolean;
+  /** Two cluster nodes (viewers and senders split, Redis between them) ÷ one node: delivered per second. */
+  twoNodesVsOneBase: number;
+  twoNodesVsOneOverload: number;
+  /** Server-side µs per delivery (both nodes and Redis) ÷ one node's: what the cluster hop costs. */
+  twoNodesCpuPerDeliveryVsOne: number;
+  twoNodesCpuPerDeliveryVsOneOverload: number;
 }
 
 export interface RunReport {
@@ -92,7 +98,7 @@ export interface RunReport {
   seconds: number;
 }
 
-const names: Record<ServerKind, string> = { fourcast: 'Fourcast', uws: 'bare uWS', socketio: 'socket.io' };
+const names: Record<ServerKind, string> = { fourcast: 'Fourcast', 'fourcast-2': 'Fourcast, 2 nodes + Redis', uws: 'bare uWS', socketio: 'socket.io' };
 
 const f = (v: number, digits = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
 const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : 'n/a');
@@ -153,6 +159,19 @@ export function renderMarkdown(r: RunReport): string {
     lines.push(
       `| ${f(q.n)} | ${x(q.fourcastVsUwsBase)} | ${x(q.fourcastVsUwsOverload)} | ${x(q.fourcastVsUwsCpuEfficiency)} / ${x(q.fourcastVsUwsCpuEfficiencyOverload)} | ` +
         `${x(q.fourcastVsSocketioOverload)}${q.socketioFellBehind ? '' : ' (socket.io kept up: not an overload)'} | ${x(q.fourcastVsSocketioCpuEfficiency)} / ${x(q.fourcastVsSocketioCpuEfficiencyOverload)} |`,
+    );
+  }
+  if (r.ratios.some((q) => Number.isFinite(q.twoNodesVsOneBase))) {
+    lines.push('');
+    lines.push('| N | 2 nodes / 1 node delivered (base / overload) | 2 nodes / 1 node server µs per delivery (base / overload) |');
+    lines.push('|---:|---:|---:|');
+    for (const q of r.ratios) {
+      lines.push(`| ${f(q.n)} | ${x(q.twoNodesVsOneBase)} / ${x(q.twoNodesVsOneOverload)} | ${x(q.twoNodesCpuPerDeliveryVsOne)} / ${x(q.twoNodesCpuPerDeliveryVsOneOverload)} |`);
+    }
+    lines.push('');
+    lines.push(
+      '2 nodes: two Fourcast processes in cluster mode on one redis-server, viewers and senders split between them; their CPU and Redis’s is the server side. ' +
+        'On this 2-core machine both nodes, Redis and the load generators share the same cores.',
     );
   }
   lines.push('');

@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,8 +40,8 @@ function list(name: string, fallback: string): string[] {
     .filter(Boolean);
 }
 
-const kinds = list('BENCH_CHAT_SERVERS', 'fourcast,uws,socketio') as ServerKind[];
-for (const k of kinds) if (!['fourcast', 'uws', 'socketio'].includes(k)) throw new Error(`BENCH_CHAT_SERVERS: unknown server "${k}"`);
+const kinds = list('BENCH_CHAT_SERVERS', 'fourcast,fourcast-2,uws,socketio') as ServerKind[];
+for (const k of kinds) if (!['fourcast', 'fourcast-2', 'uws', 'socketio'].includes(k)) throw new Error(`BENCH_CHAT_SERVERS: unknown server "${k}"`);
 
 const settings = {
   ns: list('BENCH_CHAT_N', '1000,5000').map(Number),
@@ -76,6 +77,10 @@ const fourcastEnv: Record<string, string> = {
   CHAT_RATE_PER_SECOND: '1000',
   CHAT_BURST: '1000',
   WS_REQUESTS_PER_SECOND: '100000',
+  // Every bench client comes from 127.0.0.1: one very busy address (the per-address limits are for the internet).
+  WS_MAX_CONNECTIONS_PER_ADDRESS: '100000',
+  CHAT_ADDRESS_RATE_PER_SECOND: '10000',
+  CHAT_ADDRESS_BURST: '10000',
   NODE_ENV: 'production',
 };
 
@@ -206,15 +211,39 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 
 // ---- one point: one server, one N --------------------------------------------------------
 
-const serverScripts: Record<ServerKind, string> = { fourcast: 'server-fourcast.ts', uws: 'server-uws.ts', socketio: 'server-socketio.ts' };
+const serverScripts: Record<ServerKind, string> = { fourcast: 'server-fourcast.ts', 'fourcast-2': 'server-fourcast.ts', uws: 'server-uws.ts', socketio: 'server-socketio.ts' };
+
+/** A redis-server of the bench's own on 127.0.0.1 and a free port (no persistence), for `fourcast-2`. */
+async function startRedisChild(): Promise<{ url: string; child: ChildProcess }> {
+  const { freePortRange } = await import('../../test/helpers/ports.js');
+  const port = await freePortRange(1);
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => (sock.end(), resolve(true)));
+      sock.once('error', () => resolve(false));
+    });
+    if (up) return { url: `redis://127.0.0.1:${port}/0`, child };
+    if (Date.now() > end || child.exitCode !== null) throw new Error('redis-server did not start (is it installed? `bash scripts/setup.sh --test` installs it)');
+    await sleep(50);
+  }
+}
 let phaseCounter = 0;
 
 /** The server's CPU (cores) over BENCH_CHAT_IDLE_SECONDS with no chat traffic. */
-async function idleCores(pid: number): Promise<number> {
+async function idleCores(pids: number[]): Promise<number> {
   const t0 = Date.now();
-  const c0 = processCpuUs(pid);
+  const c0 = sumOf(pids, processCpuUs);
   await sleep(settings.idleMs);
-  return (processCpuUs(pid) - c0) / ((Date.now() - t0) * 1000);
+  return (sumOf(pids, processCpuUs) - c0) / ((Date.now() - t0) * 1000);
+}
+
+/** A per-process figure (CPU µs, RSS bytes) summed over processes. */
+function sumOf(pids: number[], f: (pid: number) => number): number {
+  return pids.reduce((a, pid) => a + f(pid), 0);
 }
 
 async function gcServer(server: ChildProcess): Promise<void> {
@@ -246,13 +275,19 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
   // BENCH_CHAT_CPU_PROFILE=1: a V8 CPU profile of each server, written when it stops.
   // (One file per thread: tsx's module-loader thread writes one too; the main thread's has tid 0 in its name.)
   const profileArgs = settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(outDir, 'cpu-profiles', `${kind}-N${n}`)}`] : [];
-  const { child: server, log: serverLog } = startChild(serverScripts[kind], n + S + 1024, kind === 'fourcast' ? fourcastEnv : {}, profileArgs);
+  // fourcast-2: two nodes in cluster mode on one Redis; their CPU (and Redis's) is the server's.
+  const redis = kind === 'fourcast-2' ? await startRedisChild() : undefined;
+  const env = kind === 'uws' || kind === 'socketio' ? {} : { ...fourcastEnv, ...(redis ? { REDIS_URL: redis.url } : {}) };
+  const servers = Array.from({ length: redis ? 2 : 1 }, () => startChild(serverScripts[kind], n + S + 1024, env, profileArgs));
+  const serverLog = servers[0]!.log;
   const gens: ChildProcess[] = [];
   try {
     for (let g = 0; g < G; g++) gens.push(startChild('generator.ts', Math.ceil(n / G) + S + 1024).child);
-    const ready = await nextMessage(server, `${kind} server start`, 60_000, (m) => (m.type === 'ready' ? m : undefined), serverLog);
-    for (const pid of (ready.detail?.mediasoupWorkerPids as number[] | undefined) ?? []) grandchildren.add(pid);
-    const pid = ready.pid;
+    const readies = await Promise.all(servers.map((x, i) => nextMessage(x.child, `${kind} server ${i} start`, 60_000, (m) => (m.type === 'ready' ? m : undefined), x.log)));
+    for (const r of readies) for (const pid of (r.detail?.mediasoupWorkerPids as number[] | undefined) ?? []) grandchildren.add(pid);
+    const ready = readies[0]!;
+    /** Every process whose CPU is the server side's (the nodes, and Redis for fourcast-2). */
+    const pids = [...readies.map((r) => r.pid), ...(redis?.child.pid ? [redis.child.pid] : [])];
     if (ready.nofile < n + S + 64) {
       throw new Error(
         `the ${kind} server may open only ${ready.nofile} files but needs about ${n + S + 64} for N=${n}: ` +
@@ -261,20 +296,22 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
     }
 
     // Senders: Fourcast ones hold publisher tokens (moderators: exempt from the chat rate limit).
-    let viewerUrl = ready.url;
-    let senderUrls = Array.from({ length: S }, () => ready.url);
-    if (kind === 'fourcast') {
-      viewerUrl = `${ready.url}?room=${ROOM}`;
+    // Viewers and senders alternate between the nodes (one node: all on it).
+    const urls = readies.map((r) => r.url);
+    let viewerUrls = urls;
+    let senderUrls = Array.from({ length: S }, (_, i) => urls[i % urls.length]!);
+    if (kind !== 'uws' && kind !== 'socketio') {
+      viewerUrls = urls.map((u) => `${u}?room=${ROOM}`);
       const tokens = new TokenService(TOKEN_SECRET);
       senderUrls = await Promise.all(
         senderUrls.map(async (u, i) => `${u}?token=${await tokens.mint({ role: 'publisher', room: ROOM, name: `Sender ${i}`, ttlSeconds: 3600 })}`),
       );
     }
 
-    await gcServer(server);
+    for (const x of servers) await gcServer(x.child);
     await sleep(300);
-    const rssBefore = processRssBytes(pid);
-    const idleEmptyCores = await idleCores(pid);
+    const rssBefore = sumOf(readies.map((r) => r.pid), processRssBytes);
+    const idleEmptyCores = await idleCores(pids);
 
     const sampleEvery = Math.max(1, Math.floor(n / settings.latencyViewers));
     const connectStarted = Date.now();
@@ -284,8 +321,8 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
         const count = Math.floor(((g + 1) * n) / G) - first;
         const cmd: ToGenerator = {
           type: 'connect',
-          kind,
-          url: viewerUrl,
+          kind: kind === 'fourcast-2' ? 'fourcast' : kind,
+          url: viewerUrls[g % viewerUrls.length]!,
           receivers: count,
           receiverOffset: first,
           sampleEvery,
@@ -306,18 +343,18 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
     if (viewers === 0) throw new Error(`${kind} N=${n}: no viewer connected (${JSON.stringify(connectErrors)})`);
 
     await sleep(500);
-    await gcServer(server);
+    for (const x of servers) await gcServer(x.child);
     await sleep(300);
-    const rssAfter = processRssBytes(pid);
+    const rssAfter = sumOf(readies.map((r) => r.pid), processRssBytes);
     // Idle cost with N connections open (timers, pings, sweeps).
-    const idleConnectedCores = await idleCores(pid);
+    const idleConnectedCores = await idleCores(pids);
 
     const phases: PhaseReport[] = [];
     for (const [label, rate] of [
       ['base', rates.base],
       ['overload', rates.overload],
     ] as const) {
-      phases.push(await runPhase(label, rate, viewers, server, pid, gens, serverLog));
+      phases.push(await runPhase(label, rate, viewers, pids, gens, serverLog));
       await sleep(500);
     }
 
@@ -344,14 +381,18 @@ async function runPoint(kind: ServerKind, n: number): Promise<PointReport> {
     point.seconds = (Date.now() - started) / 1000;
     return point;
   } finally {
-    await Promise.all([...gens.map((g, i) => stopChild(g, { type: 'stop' }, `generator ${i} (${kind} N=${n})`)), stopChild(server, { type: 'stop' }, `${kind} server N=${n}`)]);
+    await Promise.all([
+      ...gens.map((g, i) => stopChild(g, { type: 'stop' }, `generator ${i} (${kind} N=${n})`)),
+      ...servers.map((x, i) => stopChild(x.child, { type: 'stop' }, `${kind} server ${i} N=${n}`)),
+    ]);
+    redis?.child.kill('SIGKILL');
     for (const pid of grandchildren) if (alive(pid)) process.kill(pid, 'SIGKILL');
     grandchildren.clear();
   }
 }
 
 /** One fixed-rate phase; `n` is the number of viewers actually connected (expected deliveries = sent × n). */
-async function runPhase(label: 'base' | 'overload', rate: number, n: number, server: ChildProcess, pid: number, gens: ChildProcess[], log: LogTail): Promise<PhaseReport> {
+async function runPhase(label: 'base' | 'overload', rate: number, n: number, pids: number[], gens: ChildProcess[], log: LogTail): Promise<PhaseReport> {
   const id = ++phaseCounter;
   const startAt = Date.now() + 300;
   const { durationMs, graceMs } = settings;
@@ -362,13 +403,13 @@ async function runPhase(label: 'base' | 'overload', rate: number, n: number, ser
     }),
   );
   const genPids = gens.map((g) => g.pid ?? -1);
-  const sample = () => ({ t: Date.now(), server: processCpuUs(pid), gens: genPids.map(processCpuUs), sys: systemCpu() });
+  const sample = () => ({ t: Date.now(), server: sumOf(pids, processCpuUs), gens: genPids.map(processCpuUs), sys: systemCpu() });
   const warnBefore = { ...log.counts };
   await sleep(startAt - Date.now());
   const s0 = sample();
   await sleep(startAt + durationMs + graceMs - Date.now());
   const s1 = sample();
-  const rssEnd = processRssBytes(pid);
+  const rssEnd = sumOf(pids, processRssBytes);
   const r = await results;
 
   const sum = (f: (x: PhaseResult) => number) => r.reduce((a, x) => a + f(x), 0);
@@ -430,6 +471,7 @@ function ratios(points: PointReport[]): RatioReport[] {
     const f = get('fourcast');
     const u = get('uws');
     const s = get('socketio');
+    const c = get('fourcast-2');
     const phase = (p: PointReport | undefined, l: 'base' | 'overload') => p?.phases.find((x) => x.label === l);
     const div = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : Number.NaN);
     out.push({
@@ -442,6 +484,10 @@ function ratios(points: PointReport[]): RatioReport[] {
       fourcastVsSocketioCpuEfficiency: div(phase(s, 'base')?.serverCpuUsPerDelivery, phase(f, 'base')?.serverCpuUsPerDelivery),
       fourcastVsSocketioCpuEfficiencyOverload: div(phase(s, 'overload')?.serverCpuUsPerDelivery, phase(f, 'overload')?.serverCpuUsPerDelivery),
       socketioFellBehind: (phase(s, 'overload')?.deliveryRatio ?? 1) < 0.95,
+      twoNodesVsOneBase: div(phase(c, 'base')?.deliveredPerSecond, phase(f, 'base')?.deliveredPerSecond),
+      twoNodesVsOneOverload: div(phase(c, 'overload')?.deliveredPerSecond, phase(f, 'overload')?.deliveredPerSecond),
+      twoNodesCpuPerDeliveryVsOne: div(phase(c, 'base')?.serverCpuUsPerDelivery, phase(f, 'base')?.serverCpuUsPerDelivery),
+      twoNodesCpuPerDeliveryVsOneOverload: div(phase(c, 'overload')?.serverCpuUsPerDelivery, phase(f, 'overload')?.serverCpuUsPerDelivery),
     });
   }
   return out;
@@ -510,10 +556,13 @@ async function main(): Promise<void> {
   if (killedAfterStop.length) console.log(`note: killed after a 3 s stop timeout: ${killedAfterStop.join(', ')}`);
   const md = renderMarkdown(report);
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, 'chat.json'), JSON.stringify(report, null, 2) + '\n');
-  fs.writeFileSync(path.join(outDir, 'chat.md'), md);
+  // BENCH_CHAT_OUT names the result files (default chat: bench-results/chat.{json,md}).
+  const out = process.env.BENCH_CHAT_OUT ?? 'chat';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(out)) throw new Error(`BENCH_CHAT_OUT must be 1-64 letters, digits, _ or -, got "${out}"`);
+  fs.writeFileSync(path.join(outDir, `${out}.json`), JSON.stringify(report, null, 2) + '\n');
+  fs.writeFileSync(path.join(outDir, `${out}.md`), md);
   console.log('\n' + md);
-  console.log(`wrote ${path.relative(repo, path.join(outDir, 'chat.json'))} and chat.md in ${report.seconds.toFixed(0)} s`);
+  console.log(`wrote ${path.relative(repo, path.join(outDir, `${out}.json`))} and ${out}.md in ${report.seconds.toFixed(0)} s`);
   if (failures.length) process.exitCode = 1;
 }
 

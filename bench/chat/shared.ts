@@ -6,7 +6,10 @@
  */
 import fs from 'node:fs';
 
-export type ServerKind = 'fourcast' | 'uws' | 'socketio';
+/** `fourcast-2`: two Fourcast nodes sharing one redis-server (cluster mode), viewers and senders split between them. */
+export type ServerKind = 'fourcast' | 'fourcast-2' | 'uws' | 'socketio';
+/** What a load generator speaks: both Fourcast kinds speak Fourcast's protocol. */
+export type ProtocolKind = Exclude<ServerKind, 'fourcast-2'>;
 
 export const ROOM = 'bench';
 
@@ -27,7 +30,7 @@ export interface SenderSpec {
 
 export interface ConnectCommand {
   type: 'connect';
-  kind: ServerKind;
+  kind: ProtocolKind;
   /** URL for viewers (Fourcast: `?room=bench`, anonymous). */
   url: string;
   receivers: number;
