@@ -4,7 +4,7 @@ import type { Fourcast } from '../../src/server.js';
 import { launchChromium } from '../helpers/browser.js';
 import { captureLog } from '../helpers/captureLog.js';
 import { pageMediaOf, serverMediaOf } from '../helpers/mediaDiag.js';
-import { decodingAll, openPage, peerIdOf, poll } from '../helpers/pages.js';
+import { decodingAll, goLive, openPage, peerIdOf, poll } from '../helpers/pages.js';
 import { freePortRange } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestNode } from '../helpers/server.js';
@@ -53,10 +53,7 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
     const [a, b, c] = nodes as [Fourcast, Fourcast, Fourcast];
     const token = await a.tokens.mint({ role: 'publisher', room: ROOM, name: 'Caster', ttlSeconds: 600 });
     pub = await openPage(browser, `${a.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, 'pub', log);
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-    await pub.click('#go-live');
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
-    pubId = (await peerIdOf(pub))!;
+    pubId = await goLive(pub);
 
     for (const [i, node] of [b, c].entries()) viewers.push({ page: await openPage(browser, `${node.urls.http}/watch.html?room=${ROOM}&name=Edge${i}`, `viewer-${i}`, log), node });
     for (const v of viewers) {
@@ -102,10 +99,7 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
     const [a, b] = nodes as [Fourcast, Fourcast, Fourcast];
     const token = await a.tokens.mint({ role: 'publisher', room: ROOM, name: 'Second', ttlSeconds: 600 });
     const second = await openPage(browser, `${a.urls.http}/broadcast.html?room=${ROOM}&token=${token}&quality=low`, 'pub2', log);
-    await second.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-    await second.click('#go-live');
-    await second.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
-    const secondId = (await peerIdOf(second))!;
+    const secondId = await goLive(second);
     for (const v of viewers) await poll(() => decodingAll(v.page, [secondId]), (r) => r.ok, 60_000, 'edge decoding the second broadcaster', explain(v));
     // Node A goes away without a word to the others (its cascade stops first): the edges notice.
     await a.close();
@@ -114,20 +108,14 @@ describe('a stage watched from three nodes (Chromium, real Redis)', () => {
     for (const v of viewers) await poll(() => v.page.locator('#stage .tile').count(), (n) => n === 0, 20_000, 'the stage emptied on an edge');
     // A broadcaster arriving on node B re-pins the room there; C's viewer watches B's stage.
     const third = await openPage(browser, `${b.urls.http}/broadcast.html?room=${ROOM}&token=${await b.tokens.mint({ role: 'publisher', room: ROOM, name: 'Third', ttlSeconds: 600 })}&quality=low`, 'pub3', log);
-    await third.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-    await third.click('#go-live');
-    await third.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
-    const thirdId = (await peerIdOf(third))!;
+    const thirdId = await goLive(third);
     for (const v of viewers) await poll(() => decodingAll(v.page, [thirdId]), (r) => r.ok, 60_000, 'decoding the broadcaster of node B', explain(v));
 
     // A co-host's link opened on node C: the page moves to node B, where the stage is, and goes live there.
     const [, c] = nodes as [Fourcast, Fourcast];
     const cohost = await openPage(browser, `${c.urls.http}/broadcast.html?room=${ROOM}&token=${await c.tokens.mint({ role: 'publisher', room: ROOM, name: 'Cohost', ttlSeconds: 600 })}&quality=low`, 'cohost', log);
     await poll(async () => cohost.url(), (u) => u.startsWith(`${b.urls.http}/broadcast.html?`), 20_000, 'the co-host page on node B');
-    await cohost.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-    await cohost.click('#go-live');
-    await cohost.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
-    const cohostId = (await peerIdOf(cohost))!;
+    const cohostId = await goLive(cohost);
     expect(b.rooms.get(ROOM)!.stage.peers.some((p) => p.id === cohostId && !p.relay)).toBe(true);
     for (const v of viewers) await poll(() => decodingAll(v.page, [thirdId, cohostId]), (r) => r.ok, 60_000, 'decoding both broadcasters of node B', explain(v));
     await cohost.context().close();
@@ -179,10 +167,7 @@ describe('an origin node killed with SIGKILL (npm start, Chromium, real Redis)',
     const link = new URL(origin.links.broadcast);
     const room = link.searchParams.get('room')!;
     const pub = await openPage(browser, origin.links.broadcast + '&quality=low', 'shipped-pub', log);
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 30_000 });
-    await pub.click('#go-live');
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 30_000 });
-    const pubId = (await peerIdOf(pub))!;
+    const pubId = await goLive(pub, 30_000);
     const viewer = await openPage(browser, `${edge.urls.http}/watch.html?room=${room}&name=Edge`, 'edge-viewer', log);
     await poll(() => decodingAll(viewer, [pubId]), (r) => r.ok, 60_000, 'the edge viewer decoding the shipped origin');
 
@@ -227,10 +212,7 @@ describe('an edge node killed with SIGKILL (npm start, Chromium, real Redis)', (
     const room = new URL(edge.links.watch).searchParams.get('room')!;
     const token = await origin.tokens.mint({ role: 'publisher', room, name: 'Caster', ttlSeconds: 600 });
     const pub = await openPage(browser, `${origin.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'pub', log);
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-    await pub.click('#go-live');
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
-    const pubId = (await peerIdOf(pub))!;
+    const pubId = await goLive(pub);
     const local = await openPage(browser, `${origin.urls.http}/watch.html?room=${room}&name=Local`, 'local', log);
     // The edge's own printed watch link, opened once both nodes are registered (the page learns the live nodes at load).
     await poll(async () => ((await (await fetch(`${edge.http}/api/client-config`)).json()) as { nodes?: unknown[] }).nodes?.length ?? 0, (n) => n === 2, 20_000, 'two live nodes');

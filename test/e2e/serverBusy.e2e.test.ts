@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import type { Fourcast } from '../../src/server.js';
 import { launchChromium } from '../helpers/browser.js';
-import { decodingAll, openPage, peerIdOf, poll } from '../helpers/pages.js';
+import { decodingAll, goLive, openPage, poll } from '../helpers/pages.js';
 import { timeOrigin } from '../helpers/pageEvents.js';
 import { startTestNode } from '../helpers/server.js';
 import { TestClient } from '../helpers/wsClient.js';
@@ -69,10 +69,7 @@ describe('a media worker that stops answering for a moment, seen from the viewer
     const room = 'stalled';
     const token = await node.tokens.mint({ role: 'publisher', room, name: 'Caster', ttlSeconds: 600 });
     const pub = await openPage(browser, `${node.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'pub', log);
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-    await pub.click('#go-live');
-    await pub.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: 20_000 });
-    const casterId = (await peerIdOf(pub))!;
+    const casterId = await goLive(pub);
 
     const worker = node.pool.workers[0]!;
     const pid = worker.pid;

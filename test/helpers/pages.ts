@@ -11,6 +11,14 @@ export async function peerIdOf(page: Page): Promise<string | undefined> {
   return page.evaluate(() => (globalThis as any).fourcast?.stage?.info?.peerId as string | undefined);
 }
 
+/** On a broadcaster page: waits until it has joined, clicks Go live, waits until it is live; returns its peer id. */
+export async function goLive(page: Page, timeoutMs = 20_000): Promise<string> {
+  await page.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: timeoutMs });
+  await page.click('#go-live');
+  await page.waitForFunction(() => (globalThis as any).fourcast?.state?.live === true, null, { timeout: timeoutMs });
+  return (await peerIdOf(page))!;
+}
+
 export async function openPage(browser: Browser, url: string, label: string, log: string[]): Promise<Page> {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();

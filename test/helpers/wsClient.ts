@@ -81,3 +81,18 @@ export function errorCode(p: Promise<unknown>): Promise<string> {
     (e: { code?: string }) => e.code ?? 'no-code',
   );
 }
+
+/** Opens clients to `base()`'s socket (query string appended) and remembers them, so a suite can close them all. */
+export function clientPool(base: () => string): { connect(query: string): Promise<TestClient>; closeAll(): void } {
+  const clients: TestClient[] = [];
+  return {
+    async connect(query) {
+      const c = await TestClient.connect(`${base()}?${query}`);
+      clients.push(c);
+      return c;
+    },
+    closeAll() {
+      for (const c of clients.splice(0)) c.close();
+    },
+  };
+}

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MediaWorker } from '../../src/media/workerPool.js';
 import type { Fourcast } from '../../src/server.js';
 import { startTestNode } from '../helpers/server.js';
-import { TestClient, errorCode } from '../helpers/wsClient.js';
+import { clientPool, errorCode } from '../helpers/wsClient.js';
 import { vp8 } from '../helpers/rtpParameters.js';
 
 /**
@@ -11,12 +11,8 @@ import { vp8 } from '../helpers/rtpParameters.js';
  */
 describe('no router until a broadcaster arrives', () => {
   let node: Fourcast;
-  const clients: TestClient[] = [];
-  const connect = async (q: string) => {
-    const c = await TestClient.connect(`${node.urls.ws}?${q}`);
-    clients.push(c);
-    return c;
-  };
+  const pool = clientPool(() => node.urls.ws);
+  const connect = (q: string) => pool.connect(q);
   /** Routers every worker holds, as the worker itself reports them. */
   const workerRouters = async () => (await Promise.all(node.pool.workers.map((w) => w.worker.dump()))).map((d) => d.routerIds.length);
 
@@ -24,7 +20,7 @@ describe('no router until a broadcaster arrives', () => {
     node = await startTestNode({ MEDIASOUP_WORKERS: '2' });
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
+    pool.closeAll();
     await node?.close();
   });
 

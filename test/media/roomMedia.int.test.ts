@@ -3,7 +3,7 @@ import type { Fourcast } from '../../src/server.js';
 import { poll } from '../helpers/pages.js';
 import { opus, vp8 } from '../helpers/rtpParameters.js';
 import { startTestNode } from '../helpers/server.js';
-import { TestClient } from '../helpers/wsClient.js';
+import { clientPool } from '../helpers/wsClient.js';
 
 /**
  * A fan-out router whose worker is too slow when a broadcaster adds a track (here SIGSTOP,
@@ -14,19 +14,15 @@ import { TestClient } from '../helpers/wsClient.js';
  */
 describe('fan-out pipes that fail are piped again', () => {
   let node: Fourcast;
-  const clients: TestClient[] = [];
-  const connect = async (q: string) => {
-    const c = await TestClient.connect(`${node.urls.ws}?${q}`);
-    clients.push(c);
-    return c;
-  };
+  const pool = clientPool(() => node.urls.ws);
+  const connect = (q: string) => pool.connect(q);
 
   beforeAll(async () => {
     // One viewer per router: the second viewer lands on a fan-out router on the other worker.
     node = await startTestNode({ MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '1', WORKER_UNRESPONSIVE_SAMPLES: '1000' });
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
+    pool.closeAll();
     await node?.close();
   });
 

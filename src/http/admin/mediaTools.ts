@@ -62,17 +62,19 @@ const srtpParameters = {
   required: ['cryptoSuite', 'keyBase64'],
 } as const;
 
+/** What identifies a probe's consumer, in both the create and the stats replies. */
+const consumerIdentity = {
+  consumerId: { type: 'string' },
+  producerId: { type: 'string' },
+  kind: { type: 'string' },
+  ssrc: { type: 'integer' },
+} as const;
+const consumerIdentityRequired = ['consumerId', 'producerId', 'kind', 'ssrc'] as const;
+
 const probeConsumer = {
   type: 'object',
-  properties: {
-    consumerId: { type: 'string' },
-    producerId: { type: 'string' },
-    kind: { type: 'string' },
-    ssrc: { type: 'integer' },
-    payloadType: { type: 'integer' },
-    clockRate: { type: 'integer' },
-  },
-  required: ['consumerId', 'producerId', 'kind', 'ssrc', 'payloadType', 'clockRate'],
+  properties: { ...consumerIdentity, payloadType: { type: 'integer' }, clockRate: { type: 'integer' } },
+  required: [...consumerIdentityRequired, 'payloadType', 'clockRate'],
 } as const;
 
 const probesReply = {
@@ -113,15 +115,8 @@ const statsReply = {
             type: 'array',
             items: {
               type: 'object',
-              properties: {
-                consumerId: { type: 'string' },
-                producerId: { type: 'string' },
-                kind: { type: 'string' },
-                ssrc: { type: 'integer' },
-                packetCount: { type: 'integer' },
-                byteCount: { type: 'integer' },
-              },
-              required: ['consumerId', 'producerId', 'kind', 'ssrc', 'packetCount', 'byteCount'],
+              properties: { ...consumerIdentity, packetCount: { type: 'integer' }, byteCount: { type: 'integer' } },
+              required: [...consumerIdentityRequired, 'packetCount', 'byteCount'],
             },
           },
         },
