@@ -43,8 +43,15 @@ export async function startShippedNode(opts: { env?: Record<string, string>; log
   let out = '';
   const take = (d: Buffer) => {
     out += d.toString();
-    if (opts.logFile) fs.appendFileSync(opts.logFile, d);
+    if (!opts.logFile) return;
+    try {
+      fs.appendFileSync(opts.logFile, d);
+    } catch {
+      // The test removed the log's folder after stopping the node: the tail goes to `output()` only.
+    }
   };
+  // 'exit' can come before the last output is read; 'close' comes once stdout and stderr are drained.
+  const closed = new Promise<void>((r) => server.once('close', () => r()));
   server.stdout!.on('data', take);
   server.stderr!.on('data', take);
 
@@ -64,6 +71,7 @@ export async function startShippedNode(opts: { env?: Record<string, string>; log
         // gone meanwhile
       }
     }
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000))]);
   };
 
   try {
@@ -88,6 +96,7 @@ export async function startShippedNode(opts: { env?: Record<string, string>; log
       const exited = new Promise((r) => server.once('exit', r));
       process.kill(-server.pid, 'SIGKILL');
       await exited;
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000))]);
     };
     return { http: `http://127.0.0.1:${http}`, links, output: () => out, stop, kill };
   } catch (err) {
