@@ -43,7 +43,7 @@ export interface SmokeResult {
 }
 
 /** A Fourcast node on 127.0.0.1 whose warn/error log lines are kept. */
-async function startNode(extraEnv: Record<string, string>): Promise<{ node: Fourcast; log: SmokeResult['serverLog'] }> {
+export async function startNode(extraEnv: Record<string, string>): Promise<{ node: Fourcast; log: SmokeResult['serverLog'] }> {
   const kept: SmokeResult['serverLog'] = { warnings: 0, errors: 0, sample: [] };
   const log = pino(
     { level: 'warn' },
@@ -78,7 +78,7 @@ async function startNode(extraEnv: Record<string, string>): Promise<{ node: Four
   return { node: Object.assign(Object.create(node) as Fourcast, { urls }), log: kept };
 }
 
-function wsRows(s: K6Summary, cpuMs: number): string[][] {
+export function wsRows(s: K6Summary, cpuMs: number): string[][] {
   const p = s.fourcast?.params ?? {};
   const received = metricValue(s, 'chat_messages_received', 'count') ?? 0;
   return [
@@ -114,7 +114,7 @@ function httpRows(s: K6Summary): string[][] {
   return rows;
 }
 
-function partStatus(part: SmokePart): string {
+export function partStatus(part: SmokePart): string {
   const { run } = part;
   if (run.timedOut) return `TIMED OUT after ${(run.ms / 1000).toFixed(0)} s`;
   if (run.code === 0) return `passed (${(run.ms / 1000).toFixed(1)} s)`;

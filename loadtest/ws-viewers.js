@@ -33,7 +33,10 @@ const profileName = env('PROFILE', undefined, 'default');
 const profile = PROFILES[profileName];
 if (!profile) throw new Error(`PROFILE must be one of ${Object.keys(PROFILES).join(', ')}, got "${profileName}"`);
 
+// One URL, or several separated by commas (cluster nodes): viewer i joins node i mod n, and
+// every viewer must still get every message (the room's sequence is cluster-wide).
 const BASE_WS = env('BASE_WS', undefined, 'ws://127.0.0.1:3001/ws');
+const NODES = BASE_WS.split(',').map((u) => u.trim()).filter((u) => u !== '');
 const ROOM = env('ROOM', undefined, `loadtest-${profileName}`);
 const VUS = envNumber('VUS', profile.VUS);
 const CONNS_PER_VU = envNumber('CONNS_PER_VU', profile.CONNS_PER_VU);
@@ -55,7 +58,7 @@ const VIEWERS = VUS * CONNS_PER_VU;
 if (!(VUS >= 1 && CONNS_PER_VU >= 1 && Number.isInteger(VUS) && Number.isInteger(CONNS_PER_VU))) throw new Error('VUS and CONNS_PER_VU must be whole numbers >= 1');
 if (!(SENDER_RATIO >= 0 && SENDER_RATIO <= 1)) throw new Error('SENDER_RATIO must be between 0 and 1');
 if (!(MSG_INTERVAL_MS >= 50)) throw new Error('MSG_INTERVAL_MS must be at least 50');
-if (!/^wss?:\/\//.test(BASE_WS)) throw new Error(`BASE_WS must be a ws:// or wss:// URL, got "${BASE_WS}"`);
+if (NODES.length === 0 || NODES.some((u) => !/^wss?:\/\//.test(u))) throw new Error(`BASE_WS must be a ws:// or wss:// URL, or several separated by commas, got "${BASE_WS}"`);
 if (1000 / MSG_INTERVAL_MS > CHAT_RATE) {
   console.warn(`MSG_INTERVAL_MS=${MSG_INTERVAL_MS} sends ${(1000 / MSG_INTERVAL_MS).toFixed(2)} msg/s per sender, above CHAT_RATE_PER_SECOND=${CHAT_RATE}: expect rate-limited errors once the burst is spent`);
 }
@@ -68,7 +71,7 @@ function isSender(index) {
 }
 const SENDERS = Array.from({ length: VIEWERS }, (_, i) => i).filter(isSender).length;
 
-const params = { profile: profileName, BASE_WS, ROOM, VUS, CONNS_PER_VU, VIEWERS, SENDERS, RAMP_MS, DURATION_MS, SENDER_RATIO, MSG_INTERVAL_MS, CHAT_P95_MS, JOIN_P95_MS };
+const params = { profile: profileName, BASE_WS, NODES: NODES.length, ROOM, VUS, CONNS_PER_VU, VIEWERS, SENDERS, RAMP_MS, DURATION_MS, SENDER_RATIO, MSG_INTERVAL_MS, CHAT_P95_MS, JOIN_P95_MS };
 
 // ---- metrics ---------------------------------------------------------------------------------
 const joinSuccess = new Rate('join_success');
@@ -78,7 +81,7 @@ const chatServerToClient = new Trend('chat_server_to_client', true); // server t
 const chatAck = new Trend('chat_send_ack', true); // chatSend → its response
 const received = new Counter('chat_messages_received');
 const sent = new Counter('chat_messages_sent');
-const missed = new Counter('chat_messages_missed'); // gaps in the room's sequence numbers
+const missed = new Counter('chat_messages_missed'); // gaps in the room's sequence numbers, and lines still undelivered at the end (tag where)
 const protocolErrors = new Counter('protocol_errors'); // tagged with kind (and code for error responses)
 const errorRate = new Rate('ws_errors'); // per request/connection outcome: true = failed
 const viewerCountSeen = new Gauge('viewer_count_seen');
@@ -101,6 +104,8 @@ export const options = {
     chat_messages_missed: [`count<=${MAX_MISSED}`],
     // With senders, messages must actually flow (an empty Trend would pass its threshold).
     ...(SENDERS > 0 ? { chat_messages_received: ['count>0'] } : {}),
+    // With several nodes, each one's viewers must get chat (a node that fans out nothing fails).
+    ...(SENDERS > 0 && NODES.length > 1 ? Object.fromEntries(NODES.map((_, i) => [`chat_messages_received{node:${i}}`, ['count>0']])) : {}),
   },
   // The summary's trend columns, including the p(99) the README quotes.
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
@@ -116,7 +121,9 @@ function protocolError(kind, code) {
 /** One viewer: connect now, join, listen (and maybe send), leave at leaveAt. */
 function viewer(index, leaveAt) {
   const sender = isSender(index);
-  const url = `${BASE_WS}${BASE_WS.includes('?') ? '&' : '?'}room=${encodeURIComponent(ROOM)}`;
+  const base = NODES[index % NODES.length];
+  const node = { node: String(index % NODES.length) }; // tag: which node this viewer is on
+  const url = `${base}${base.includes('?') ? '&' : '?'}room=${encodeURIComponent(ROOM)}`;
   const openedAt = Date.now();
   const ws = new WebSocket(url);
   const pending = new Map(); // request id → { method, at }
@@ -141,7 +148,7 @@ function viewer(index, leaveAt) {
   const settleJoin = (ok, kind, code) => {
     if (joinSettled) return;
     joinSettled = true;
-    joinSuccess.add(ok);
+    joinSuccess.add(ok, node);
     errorRate.add(!ok, { op: 'join' });
     if (!ok) protocolError(kind, code);
   };
@@ -159,6 +166,22 @@ function viewer(index, leaveAt) {
     closing = true;
     stop();
     ws.close();
+  };
+
+  // Before leaving, ask the node what came after the last message this viewer got: anything
+  // it answers was never delivered (a hole at the end, which the gap check cannot see).
+  let finalCheck = false;
+  const finish = () => {
+    if (closing || finalCheck) return;
+    if (!joined || lastSeq === null) return leave();
+    finalCheck = true;
+    stop();
+    request('chatSync', { since: lastSeq });
+    leaveTimer = setTimeout(() => {
+      errorRate.add(true, { op: 'chatSync' });
+      protocolError('request-timeout');
+      leave();
+    }, REQUEST_TIMEOUT_MS);
   };
 
   const joinTimer = setTimeout(() => {
@@ -237,6 +260,13 @@ function viewer(index, leaveAt) {
       } else {
         errorRate.add(false, { op: p.method });
         if (p.method === 'chatSend') chatAck.add(now - p.at);
+        if (p.method === 'chatSync') {
+          // Only what is still past lastSeq now: a line delivered while the request was in flight arrived before this answer.
+          const events = (msg.data && msg.data.events) || [];
+          const tail = events.filter((e) => e.type === 'message' && e.seq > lastSeq).length;
+          if (tail > 0) missed.add(tail, { ...node, where: 'tail' });
+          leave();
+        }
       }
       return;
     }
@@ -247,12 +277,12 @@ function viewer(index, leaveAt) {
     switch (msg.method) {
       case 'chatMessage': {
         const m = msg.data || {};
-        received.add(1);
+        received.add(1, node);
         if (typeof m.ts === 'number') chatServerToClient.add(Math.max(0, now - m.ts));
         const t = TS_RE.exec(m.text || '');
         if (t) chatDelivery.add(Math.max(0, now - Number(t[1])));
         if (typeof m.seq === 'number' && lastSeq !== null) {
-          if (m.seq > lastSeq + 1) missed.add(m.seq - lastSeq - 1);
+          if (m.seq > lastSeq + 1) missed.add(m.seq - lastSeq - 1, { ...node, where: 'gap' });
           else if (m.seq <= lastSeq) protocolError('seq-out-of-order');
           lastSeq = Math.max(lastSeq, m.seq);
         }
@@ -304,7 +334,7 @@ function viewer(index, leaveAt) {
     stop();
   });
 
-  leaveTimer = setTimeout(leave, Math.max(0, leaveAt - Date.now()));
+  leaveTimer = setTimeout(finish, Math.max(0, leaveAt - Date.now()));
 }
 
 export default function () {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findK6, httpScript, inspectK6, metricValue, thresholdResults, wsScript } from '../../loadtest/k6.js';
+import { runClusterSmoke } from '../../loadtest/cluster.js';
 import { runSmoke } from '../../loadtest/smoke.js';
 
 // k6 is a separate Go binary (not on npm, not in Debian) and AGPL-licensed, so setup never
@@ -27,6 +28,10 @@ describe('k6 load tests', () => {
       expect(Object.keys(http.scenarios ?? {})).toEqual(expect.arrayContaining(['probes', 'client_config', 'metrics', 'turn']));
       expect(Object.keys(http.thresholds ?? {})).toEqual(expect.arrayContaining(['http_req_failed', 'http_req_duration{endpoint:turn}', 'turn_rate_limited']));
     }
+    // Several nodes: each one's viewers must receive chat.
+    const two = inspectK6(k6Path!, wsScript, { PROFILE: 'smoke', BASE_WS: 'ws://127.0.0.1:9/ws,ws://127.0.0.1:10/ws' });
+    expect(Object.keys(two.thresholds ?? {})).toEqual(expect.arrayContaining(['chat_messages_received{node:0}', 'chat_messages_received{node:1}']));
+    expect(() => inspectK6(k6Path!, wsScript, { BASE_WS: 'ws://127.0.0.1:9/ws,http://x' })).toThrow(/BASE_WS must be/);
     // Bad parameters stop k6 before any load is generated.
     expect(() => inspectK6(k6Path!, wsScript, { PROFILE: 'nope' })).toThrow(/PROFILE must be one of/);
     expect(() => inspectK6(k6Path!, wsScript, { DURATION: 'soon' })).toThrow(/DURATION must be a duration/);
@@ -51,6 +56,25 @@ describe('k6 load tests', () => {
       for (const ep of ['health', 'ready', 'client-config', 'metrics', 'turn']) {
         expect(metricValue(httpSummary, `http_req_duration{endpoint:${ep}}`, 'max'), ep).toBeGreaterThan(0);
       }
+      expect(result.ok).toBe(true);
+    },
+    180_000,
+  );
+
+  // The same scenario with Node clients (no k6) runs in test/cluster/audience.int.test.ts.
+  it.skipIf(!k6Path)(
+    `ws-viewers.js pointed at two cluster nodes: every viewer on either node gets every line${missing}`,
+    async () => {
+      const result = await runClusterSmoke({ resultsDir });
+      console.log(result.report);
+      const s = result.part.summary!;
+      expect(result.part.run.code, result.part.run.stderr).toBe(0);
+      for (const t of thresholdResults(s)) expect(t.ok, `${t.metric}: ${t.expr}`).toBe(true);
+      expect(s.fourcast?.params.NODES).toBe(2);
+      expect(metricValue(s, 'join_success', 'passes')).toBe(s.fourcast?.params.VIEWERS);
+      expect(metricValue(s, 'chat_messages_missed', 'count') ?? 0).toBe(0);
+      // Both nodes' viewers got chat (lines sent on one node crossed to the other through Redis).
+      for (const n of result.receivedPerNode) expect(n).toBeGreaterThan(metricValue(s, 'chat_messages_sent', 'count')!);
       expect(result.ok).toBe(true);
     },
     180_000,
