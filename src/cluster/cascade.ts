@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import type { RoomRouter } from '../media/roomMedia.js';
 import { mediaSource, type MediaSource } from '../protocol/messages.js';
 import type { Peer, PeerLink } from '../rooms/peer.js';
 import type { Room } from '../rooms/room.js';
@@ -17,7 +18,11 @@ import type { NodeRegistry } from './registry.js';
  * every change and every `snapshotMs`). Any other node with the room open (an edge) mirrors
  * it: each remote broadcaster becomes a relay peer on the edge's stage whose producers come
  * through one PipeTransport from the origin (one pipe consumer per producer per edge,
- * shared by all that edge's viewers, then the edge's own fan-out across its workers).
+ * shared by all that edge's viewers, then the edge's own fan-out across its workers). On
+ * the origin each edge is placed like a viewer: its pipe goes to the router of the
+ * least-loaded worker (fed like any fan-out router), so one room's edges spread over all
+ * the origin's workers instead of piling onto the broadcasters' one. An edge whose pipe's
+ * worker died is told to pipe again (`repipe`).
  * Pause, resume and close travel with the stage; key frame requests travel as RTCP in the
  * pipe. An origin that stops publishing (it died) empties the edges' stages after three
  * intervals, until a broadcaster re-pins the room.
@@ -61,6 +66,7 @@ const rpc = z.discriminatedUnion('type', [
     producerIds: z.array(z.string().max(64)).max(8),
   }),
   z.object({ type: z.literal('release'), from: nodeId, room: roomId }),
+  z.object({ type: z.literal('repipe'), from: nodeId, room: roomId }),
   z.object({
     type: z.literal('piped'),
     id: z.string().max(64),
@@ -72,6 +78,16 @@ const rpc = z.discriminatedUnion('type', [
   }),
 ]);
 type Rpc = z.infer<typeof rpc>;
+
+/** The origin's pipe to one edge node. */
+interface Edge {
+  ip: string;
+  port: number;
+  transport: ms.PipeTransport;
+  consumers: Map<string, ms.Consumer>;
+  /** The room's router it hangs on (origin or fan-out), where it counts as one receiver. */
+  router: RoomRouter;
+}
 
 const NO_LINK: PeerLink = { send: () => undefined, close: () => undefined };
 
@@ -139,6 +155,11 @@ export class Cascade {
     void this.publish(this.keys.nodeRpc(node), { type: 'release', from: this.opts.nodeId, room });
   }
 
+  /** Tells an edge its pipe from this origin is gone (the worker under it died): pipe everything again. */
+  repipe(node: string, room: string): void {
+    void this.publish(this.keys.nodeRpc(node), { type: 'repipe', from: this.opts.nodeId, room });
+  }
+
   private follow(room: Room): void {
     if (this.links.has(room)) return;
     const link = new RoomLink(this, room);
@@ -171,6 +192,10 @@ export class Cascade {
       link?.releaseEdge(parsed.from);
       return;
     }
+    if (parsed.type === 'repipe') {
+      link?.repipe(parsed.from);
+      return;
+    }
     const reply = (answer: Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>) => void this.publish(this.keys.nodeRpc(parsed.from), { type: 'piped', id: parsed.id, ...answer });
     if (!link) {
       reply({ ok: false, error: `room ${parsed.room} is not open on ${this.opts.nodeId}` });
@@ -189,8 +214,11 @@ class RoomLink {
   private pinned = false;
   private pinning = false;
   private publishQueued = false;
-  // origin side: pipes to edges, by edge node id
-  private readonly edges = new Map<string, { ip: string; port: number; transport: ms.PipeTransport; consumers: Map<string, ms.Consumer> }>();
+  // origin side: pipes to edges, by edge node id; each on a router of the room placed like a viewer's
+  private readonly edges = new Map<string, Edge>();
+  /** Pipe requests of one edge run one after the other (the edge sends them in order anyway). */
+  private readonly serving = new Map<string, Promise<unknown>>();
+  private readonly onRouterLost = (lost: RoomRouter) => this.edgesLost(lost);
   // edge side
   private origin: string | undefined;
   private lastSnapAt = 0;
@@ -198,6 +226,8 @@ class RoomLink {
   private pipeConnected = false;
   /** The origin's end of the pipe (ip:port) once connected. */
   private pipeRemote: string | undefined;
+  /** The origin's last stage, mirrored again after a `repipe`. */
+  private lastSnap: StageSnap | undefined;
   /** Relayed broadcasters, by their (origin) peer id; their producers by origin producer id. */
   private readonly relays = new Map<string, { peer: Peer; producers: Map<string, ms.Producer> }>();
   private chain: Promise<void> = Promise.resolve();
@@ -210,6 +240,7 @@ class RoomLink {
     this.log = cascade.opts.log.child({ room: room.id, component: 'cascade' });
     this.stop = cascade.redis.subscribe(cascade.stageChannel(room.id), { message: (m) => this.onSnapshot(m) });
     room.on('stagechange', this.onStageChange);
+    room.media.on('routerlost', this.onRouterLost);
     this.timer = setInterval(() => this.tick(), cascade.interval);
     this.timer.unref();
     this.stageChanged();
@@ -221,8 +252,8 @@ class RoomLink {
     clearInterval(this.timer);
     this.stop();
     this.room.off('stagechange', this.onStageChange);
-    for (const e of this.edges.values()) e.transport.close();
-    this.edges.clear();
+    this.room.media.off('routerlost', this.onRouterLost);
+    for (const node of [...this.edges.keys()]) this.releaseEdge(node);
     this.dropRelays();
     if (this.pinned) {
       // The edges empty their stages now rather than after three silent intervals.
@@ -314,33 +345,41 @@ class RoomLink {
 
   // ---- origin side ---------------------------------------------------------------
 
-  async servePipe(req: Extract<Rpc, { type: 'pipe' }>): Promise<Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>> {
-    if (!this.pinned) return { ok: false, error: `${this.cascade.opts.nodeId} is not the origin of ${this.room.id}` };
-    const origin = await this.room.media.origin();
+  servePipe(req: Extract<Rpc, { type: 'pipe' }>): Promise<Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>> {
+    const prev = this.serving.get(req.from) ?? Promise.resolve();
+    const p = prev.then(
+      () => this.servePipeNow(req),
+      () => this.servePipeNow(req),
+    );
+    this.serving.set(req.from, p);
+    void p.finally(() => {
+      if (this.serving.get(req.from) === p) this.serving.delete(req.from);
+    }).catch(() => undefined);
+    return p;
+  }
+
+  private async servePipeNow(req: Extract<Rpc, { type: 'pipe' }>): Promise<Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>> {
+    if (!this.pinned || this.closed) return { ok: false, error: `${this.cascade.opts.nodeId} is not the origin of ${this.room.id}` };
     let edge = this.edges.get(req.from);
     if (edge && (edge.ip !== req.ip || edge.port !== req.port || edge.transport.closed)) {
-      edge.transport.close();
-      this.edges.delete(req.from);
+      this.releaseEdge(req.from);
       edge = undefined;
     }
-    if (!edge) {
-      const { listenIp, announcedAddress } = this.cascade.opts;
-      const transport = await origin.router.createPipeTransport({ listenInfo: { protocol: 'udp', ip: listenIp, ...(announcedAddress ? { announcedAddress } : {}) }, enableRtx: true });
-      await transport.connect({ ip: req.ip, port: req.port });
-      if (this.closed) {
-        transport.close();
-        throw new Error('room closed');
-      }
-      edge = { ip: req.ip, port: req.port, transport, consumers: new Map() };
-      this.edges.set(req.from, edge);
-    }
+    if (!edge) edge = await this.openEdge(req);
     const consumers = [];
     for (const producerId of req.producerIds) {
       let c = edge.consumers.get(producerId);
       if (!c || c.closed) {
         const owner = this.room.stage.ownerOf(producerId);
         if (!owner || owner.relay) continue; // gone meanwhile: the next snapshot says so
+        // The edge's router may be a fan-out one: the producer is piped into it first.
+        await this.room.media.feed(producerId, edge.router);
+        if (this.edges.get(req.from) !== edge || edge.transport.closed) throw new Error('the pipe to this edge closed meanwhile');
         c = await edge.transport.consume({ producerId });
+        if (this.edges.get(req.from) !== edge) {
+          c.close();
+          throw new Error('the pipe to this edge closed meanwhile');
+        }
         edge.consumers.set(producerId, c);
         const id = producerId;
         const map = edge.consumers;
@@ -352,11 +391,44 @@ class RoomLink {
     return { ok: true, ip: t.localAddress ?? t.localIp, port: t.localPort, consumers };
   }
 
+  /** A pipe to a new edge, on the router the room's placement picks (counted there like a viewer until released). */
+  private async openEdge(req: Extract<Rpc, { type: 'pipe' }>): Promise<Edge> {
+    const router = await this.room.media.placeViewer();
+    let transport: ms.PipeTransport | undefined;
+    try {
+      const { listenIp, announcedAddress } = this.cascade.opts;
+      transport = await router.router.createPipeTransport({ listenInfo: { protocol: 'udp', ip: listenIp, ...(announcedAddress ? { announcedAddress } : {}) }, enableRtx: true, appData: { edge: req.from } });
+      await transport.connect({ ip: req.ip, port: req.port });
+      if (this.closed || router.closed || !this.pinned) throw new Error('room closed');
+    } catch (err) {
+      transport?.close();
+      this.room.media.release(router);
+      throw err;
+    }
+    router.edges++;
+    const edge: Edge = { ip: req.ip, port: req.port, transport, consumers: new Map(), router };
+    this.edges.set(req.from, edge);
+    this.log.debug({ edge: req.from, worker: router.workerIndex }, 'pipe to an edge opened');
+    return edge;
+  }
+
   releaseEdge(node: string): void {
     const edge = this.edges.get(node);
     if (!edge) return;
-    edge.transport.close();
     this.edges.delete(node);
+    edge.transport.close();
+    edge.router.edges = Math.max(0, edge.router.edges - 1);
+    this.room.media.release(edge.router);
+  }
+
+  /** A worker of this room died: the edges piped through it pipe again (onto a live worker). */
+  private edgesLost(lost: RoomRouter): void {
+    for (const [node, edge] of [...this.edges]) {
+      if (edge.router !== lost) continue;
+      this.releaseEdge(node);
+      this.log.warn({ edge: node, worker: lost.workerIndex }, 'the worker under an edge’s pipe died; the edge pipes again');
+      this.cascade.repipe(node, this.room.id);
+    }
   }
 
   private async dropDeadEdges(): Promise<void> {
@@ -378,8 +450,24 @@ class RoomLink {
     if (snap.origin === this.cascade.opts.nodeId || this.pinned) return;
     if (this.origin && this.origin !== snap.origin) this.enqueue(async () => this.dropRelays());
     this.origin = snap.origin;
+    this.lastSnap = snap;
     this.lastSnapAt = Date.now();
     this.enqueue(() => this.mirror(snap));
+  }
+
+  /**
+   * The origin lost the pipe it fed this node (its worker died): the relays start over on a
+   * new pipe from the origin's last stage (viewers see its broadcasters leave and come back
+   * within a moment, as after any media reset).
+   */
+  repipe(from: string): void {
+    if (this.pinned || this.origin !== from) return;
+    this.enqueue(async () => {
+      if (this.closed || this.origin !== from || !this.lastSnap) return;
+      this.dropRelays(false);
+      this.origin = from;
+      await this.mirror(this.lastSnap);
+    });
   }
 
   private enqueue(task: () => Promise<void>): void {
@@ -468,12 +556,15 @@ class RoomLink {
     }
   }
 
-  private dropRelays(): void {
+  /** Empties this node's mirror of the stage; `release` tells the origin to drop its end of the pipe. */
+  private dropRelays(release = true): void {
     for (const relay of this.relays.values()) this.room.leave(relay.peer);
     this.relays.clear();
     if (this.pipe && !this.pipe.closed) this.pipe.close();
     this.pipe = undefined;
-    if (this.origin) this.cascade.release(this.origin, this.room.id);
+    this.pipeConnected = false;
+    this.pipeRemote = undefined;
+    if (this.origin && release) this.cascade.release(this.origin, this.room.id);
     this.origin = undefined;
   }
 }

@@ -40,8 +40,10 @@ const PIPE_LISTEN: ms.TransportListenInfo = { protocol: 'udp', ip: '127.0.0.1', 
 
 /** One of a room's routers: the origin (publishers send here) or a fan-out fed by pipeToRouter. */
 export class RoomRouter {
-  /** Peers placed on this router to receive media. */
+  /** Peers placed on this router to receive media (edge nodes' pipes included: each counts as one). */
   viewers = 0;
+  /** Of those, pipes to edge nodes of the cluster (set by the cascade). */
+  edges = 0;
   /**
    * Producers piped (or being piped) into this router, by producer id: pipeToRouter must run
    * once per pair, and a consume waits for it. A failed pipe leaves the map, so the next
@@ -144,10 +146,10 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   }
 
   /** The open routers as admin and metrics see them (no await: a re-created origin shows once it is ready). */
-  describeRouters(): { worker: number; viewers: number; origin: boolean }[] {
+  describeRouters(): { worker: number; viewers: number; edges: number; origin: boolean }[] {
     return this.all()
       .filter((rr) => !rr.closed)
-      .map((rr) => ({ worker: rr.workerIndex, viewers: rr.viewers, origin: rr === this.originRouter }));
+      .map((rr) => ({ worker: rr.workerIndex, viewers: rr.viewers - rr.edges, edges: rr.edges, origin: rr === this.originRouter }));
   }
 
   /**

@@ -17,7 +17,7 @@ export interface RoomSnapshot {
   /** Absent when the snapshot was taken without participants (room lists, metrics). */
   participants?: ParticipantSnapshot[];
   /** The room's mediasoup routers; `origin` marks the one publishers send to. */
-  routers: { worker: number; viewers: number; origin: boolean }[];
+  routers: { worker: number; viewers: number; edges: number; origin: boolean }[];
   /** Open producers of the stage, by kind. */
   producers: { audio: number; video: number };
 }

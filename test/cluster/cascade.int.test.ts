@@ -7,6 +7,8 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { opus, vp8 } from '../helpers/rtpParameters.js';
 import { startTestNode } from '../helpers/server.js';
 import { TestClient } from '../helpers/wsClient.js';
+import { startVp8Source, type RtpSource } from '../helpers/ffmpeg.js';
+import { AdminClient } from '../../loadtest/media/bots.js';
 
 // The cascade's control side with real nodes, sockets and workers (media itself is decoded by
 // Chromium in test/e2e/cluster.e2e.test.ts): who is the origin, what the edges mirror, one
@@ -169,4 +171,76 @@ describe('media cascade between nodes (real Redis, real workers)', () => {
       await raw.close();
     }
   });
+});
+
+// One origin worker feeds a limited number of edge pipes (bench/results/cascade-*.md): the
+// origin places each edge like a viewer, on its least-loaded worker with room left, so a
+// room's edges spread over all its workers. Real VP8 from ffmpeg goes in through the RTP ingest.
+describe('edge pipes spread over the origin’s workers (real Redis, real RTP)', () => {
+  const ADMIN = 'admin-token-for-the-edge-spread-test';
+  const room = 'spread-1';
+  let redis: TestRedis;
+  let source: RtpSource | undefined;
+  const nodes: Fourcast[] = [];
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    // The origin: two workers, one receiver per router before the next worker takes over.
+    const env = (workers: number) => ({ REDIS_URL: redis.url, MEDIASOUP_WORKERS: String(workers), ADMIN_TOKEN: ADMIN });
+    nodes.push(await startTestNode({ ...env(2), ROUTER_MAX_VIEWERS: '1' }));
+    for (let i = 0; i < 2; i++) nodes.push(await startTestNode(env(1)));
+  });
+  afterAll(async () => {
+    await source?.stop();
+    for (const c of clients) c.close();
+    for (const n of nodes) await n.close();
+    await redis?.stop();
+  });
+
+  /** Packets the edge's relayed video producer has received from its pipe (mediasoup's counter). */
+  const relayedPackets = async (edge: Fourcast) => {
+    const relay = edge.rooms.get(room)?.stage.peers[0];
+    const producer = relay ? [...relay.producers.values()].find((p) => !p.producer.closed)?.producer : undefined;
+    const stats = producer ? await producer.getStats().catch(() => []) : [];
+    return { producerId: producer?.id, packets: stats.reduce((n, s) => n + s.packetCount, 0) };
+  };
+  const flowing = async (edge: Fourcast, what: string) => {
+    const first = await poll(() => relayedPackets(edge), (r) => r.packets > 0, 15_000, `${what}: relayed video arriving`);
+    return poll(() => relayedPackets(edge), (r) => r.producerId === first.producerId && r.packets > first.packets + 20, 10_000, `${what}: relayed video still arriving`);
+  };
+
+  it('two edges get pipes on two different workers of the origin; a dead worker’s edge pipes again', async () => {
+    const [a, b, c] = nodes as [Fourcast, Fourcast, Fourcast];
+    const admin = new AdminClient(a.urls.http, ADMIN);
+    const ingest = await admin.startIngest(room, { kind: 'video', name: 'Camera', payloadType: 101, ssrc: 0x2468, codec: 'VP8' });
+    source = startVp8Source({ rtpPort: ingest.rtpPort, rtcpPort: ingest.rtcpPort, ssrc: 0x2468, payloadType: 101 });
+    for (const edge of [b, c]) {
+      const v = await TestClient.connect(`${edge.urls.ws}?room=${room}`);
+      clients.push(v);
+      await v.request('join', {});
+      await v.waitFor('newProducer', () => true, 15_000);
+    }
+    // On the origin: one edge pipe per worker, each router fed the track.
+    const routers = () => a.rooms.get(room)!.media.describeRouters();
+    await poll(async () => routers(), (r) => r.length === 2 && r.every((x) => x.edges === 1), 10_000, 'one edge pipe on each of the origin’s two workers');
+    const before = { b: await flowing(b, 'edge B'), c: await flowing(c, 'edge C') };
+
+    // Kill the worker that only carries an edge's pipe (not the broadcaster's): that edge pipes again.
+    const fanOut = routers().find((r) => !r.origin)!;
+    const edgeRouter = a.rooms.get(room)!.media.all().find((rr) => rr.workerIndex === fanOut.worker)!;
+    process.kill(edgeRouter.worker.pid, 'SIGKILL');
+    const hit = await poll(
+      async () => [await relayedPackets(b), await relayedPackets(c)],
+      ([rb, rc]) => rb!.producerId !== before.b.producerId || rc!.producerId !== before.c.producerId,
+      15_000,
+      'one edge re-piped (a new relayed producer)',
+    );
+    const [moved, kept] = hit[0]!.producerId !== before.b.producerId ? [b, c] : [c, b];
+    expect((await relayedPackets(kept)).producerId).toBe((kept === b ? before.b : before.c).producerId);
+    await flowing(moved, 'the re-piped edge');
+    await flowing(kept, 'the other edge');
+    // The origin counts both edges again, on live routers.
+    await poll(async () => routers().reduce((n, r) => n + r.edges, 0), (n) => n === 2, 10_000, 'both edges counted on the origin');
+  }, 90_000);
 });

@@ -70,10 +70,11 @@ const roomDetail = {
         type: 'object',
         properties: {
           worker: { type: 'integer' },
-          viewers: { type: 'integer', description: 'Peers receiving from this router' },
+          viewers: { type: 'integer', description: 'Peers of this node receiving from this router' },
+          edges: { type: 'integer', description: 'Cluster: edge nodes whose pipe for this room hangs on this router (the origin spreads them over its workers)' },
           origin: { type: 'boolean', description: 'Publishers send to this router (false for every router while the origin is being re-created)' },
         },
-        required: ['worker', 'viewers'],
+        required: ['worker', 'viewers', 'edges'],
       },
     },
   },
@@ -123,7 +124,7 @@ function detail(s: RoomSnapshot) {
       recvWorker: p.recvWorker,
       joinedAt: iso(p.joinedAt),
     })),
-    routers: s.routers.map((r) => ({ worker: r.worker, viewers: r.viewers, origin: r.origin })),
+    routers: s.routers.map((r) => ({ worker: r.worker, viewers: r.viewers, edges: r.edges, origin: r.origin })),
   };
 }
 

@@ -41,8 +41,8 @@ function fakes() {
     publishers: [{ peerId: 'host', name: 'HOST', relay: false }],
     chat: { ...chat },
     routers: [
-      { worker: 0, viewers: 0, origin: true },
-      { worker: 1, viewers: 1, origin: false },
+      { worker: 0, viewers: 0, edges: 0, origin: true },
+      { worker: 1, viewers: 1, edges: 0, origin: false },
     ],
     producers: { audio: 1, video: 0 },
     ...(opts.participants === false ? {} : { participants: [participant('host', 'publisher', true), participant('vera', 'viewer', false, 1)] }),
@@ -214,8 +214,8 @@ describe('admin routes: behaviour', () => {
         { peerId: 'vera', name: 'VERA', role: 'viewer', onStage: false, producers: 0, consumers: 1, recvWorker: 1 },
       ],
       routers: [
-        { worker: 0, viewers: 0, origin: true },
-        { worker: 1, viewers: 1, origin: false },
+        { worker: 0, viewers: 0, edges: 0, origin: true },
+        { worker: 1, viewers: 1, edges: 0, origin: false },
       ],
     });
   });
