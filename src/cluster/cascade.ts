@@ -218,6 +218,8 @@ class RoomLink {
   private readonly edges = new Map<string, Edge>();
   /** Pipe requests of one edge run one after the other (the edge sends them in order anyway). */
   private readonly serving = new Map<string, Promise<unknown>>();
+  /** Releases per edge node: a pipe still opening when its edge let go must not be kept. */
+  private readonly releases = new Map<string, number>();
   private readonly onRouterLost = (lost: RoomRouter) => this.edgesLost(lost);
   // edge side
   private origin: string | undefined;
@@ -347,25 +349,31 @@ class RoomLink {
 
   servePipe(req: Extract<Rpc, { type: 'pipe' }>): Promise<Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>> {
     const prev = this.serving.get(req.from) ?? Promise.resolve();
+    // Releases counted from now on cancel this request's pipe (one arriving right behind it).
+    const released = this.releases.get(req.from) ?? 0;
     const p = prev.then(
-      () => this.servePipeNow(req),
-      () => this.servePipeNow(req),
+      () => this.servePipeNow(req, released),
+      () => this.servePipeNow(req, released),
     );
     this.serving.set(req.from, p);
-    void p.finally(() => {
-      if (this.serving.get(req.from) === p) this.serving.delete(req.from);
-    }).catch(() => undefined);
+    void p
+      .finally(() => {
+        if (this.serving.get(req.from) !== p) return;
+        this.serving.delete(req.from);
+        this.releases.delete(req.from);
+      })
+      .catch(() => undefined);
     return p;
   }
 
-  private async servePipeNow(req: Extract<Rpc, { type: 'pipe' }>): Promise<Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>> {
+  private async servePipeNow(req: Extract<Rpc, { type: 'pipe' }>, released: number): Promise<Omit<Extract<Rpc, { type: 'piped' }>, 'type' | 'id'>> {
     if (!this.pinned || this.closed) return { ok: false, error: `${this.cascade.opts.nodeId} is not the origin of ${this.room.id}` };
     let edge = this.edges.get(req.from);
     if (edge && (edge.ip !== req.ip || edge.port !== req.port || edge.transport.closed)) {
       this.releaseEdge(req.from);
       edge = undefined;
     }
-    if (!edge) edge = await this.openEdge(req);
+    if (!edge) edge = await this.openEdge(req, released);
     const consumers = [];
     for (const producerId of req.producerIds) {
       let c = edge.consumers.get(producerId);
@@ -392,7 +400,7 @@ class RoomLink {
   }
 
   /** A pipe to a new edge, on the router the room's placement picks (counted there like a viewer until released). */
-  private async openEdge(req: Extract<Rpc, { type: 'pipe' }>): Promise<Edge> {
+  private async openEdge(req: Extract<Rpc, { type: 'pipe' }>, released: number): Promise<Edge> {
     const router = await this.room.media.placeViewer();
     let transport: ms.PipeTransport | undefined;
     try {
@@ -400,6 +408,7 @@ class RoomLink {
       transport = await router.router.createPipeTransport({ listenInfo: { protocol: 'udp', ip: listenIp, ...(announcedAddress ? { announcedAddress } : {}) }, enableRtx: true, appData: { edge: req.from } });
       await transport.connect({ ip: req.ip, port: req.port });
       if (this.closed || router.closed || !this.pinned) throw new Error('room closed');
+      if ((this.releases.get(req.from) ?? 0) !== released) throw new Error('the edge let go of the room meanwhile');
     } catch (err) {
       transport?.close();
       this.room.media.release(router);
@@ -413,6 +422,7 @@ class RoomLink {
   }
 
   releaseEdge(node: string): void {
+    if (this.serving.has(node)) this.releases.set(node, (this.releases.get(node) ?? 0) + 1);
     const edge = this.edges.get(node);
     if (!edge) return;
     this.edges.delete(node);

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fourcast } from '../../src/server.js';
 import { poll } from '../helpers/pages.js';
@@ -147,6 +148,39 @@ describe('media cascade between nodes (real Redis, real workers)', () => {
       for (const n of [a, b]) expect((await fetch(`${n.urls.http}/ready`)).status).toBe(200);
       expect(b.rooms.get(room)!.stage.peers.map((p) => p.id)).toEqual([pub.info.peerId]);
     } finally {
+      await raw.close();
+    }
+  });
+
+  it('an edge that lets go while its pipe is still being opened leaves no pipe behind on the origin', async () => {
+    const [a, , c] = nodes as [Fourcast, Fourcast, Fourcast];
+    const room = 'cascade-6';
+    const pub = await publisher(a, room, 'Caster');
+    const mic = await pub.c.request('produce', { transportId: pub.send.transportId, kind: 'audio', rtpParameters: opus(9501), source: 'mic' });
+    const raw = new RedisConnection(redis.url);
+    const sink = dgram.createSocket('udp4');
+    try {
+      await raw.waitConnected();
+      await new Promise<void>((resolve) => sink.bind(0, '127.0.0.1', resolve));
+      const aId = await poll(() => raw.client.get(`fourcast:room:{${room}}:origin`), (v) => v !== null, 10_000, 'the room pinned');
+      // The request comes "from" node C, a live node (so the origin's dead-edge sweep keeps it).
+      const ids = await raw.client.smembers('fourcast:nodes');
+      const cId = (await Promise.all(ids.map(async (id) => [id, JSON.parse((await raw.client.get(`fourcast:node:${id}`)) ?? '{}') as { httpUrl?: string }] as const))).find(([, n]) => n.httpUrl === c.urls.http)![0];
+      const edges = () => a.rooms.get(room)!.media.describeRouters().reduce((n, r) => n + r.edges, 0);
+      // Pipelined: a pipe request and, before the origin could open it, the release.
+      const pipe = { type: 'pipe', id: 'attack-1', from: cId, room, ip: '127.0.0.1', port: sink.address().port, producerIds: [mic.producerId] };
+      await Promise.all([raw.publish(`fourcast:rpc:${aId}`, JSON.stringify(pipe)), raw.publish(`fourcast:rpc:${aId}`, JSON.stringify({ type: 'release', from: cId, room }))]);
+      // Past the origin's next sweep of dead edges (2 s): nothing was left open for C.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(edges()).toBe(0);
+      expect(await originConsumers(a, room)).toBe(0);
+      // And a request that is not let go does open (the attack above proved something).
+      await raw.publish(`fourcast:rpc:${aId}`, JSON.stringify({ ...pipe, id: 'attack-2' }));
+      await poll(async () => edges(), (n) => n === 1, 5_000, 'the pipe opened for C');
+      await raw.publish(`fourcast:rpc:${aId}`, JSON.stringify({ type: 'release', from: cId, room }));
+      await poll(async () => edges(), (n) => n === 0, 5_000, 'the pipe released');
+    } finally {
+      sink.close();
       await raw.close();
     }
   });
