@@ -75,6 +75,21 @@ if [ "$want_test" = 1 ]; then
   bash scripts/k6/install.sh --check || echo "[setup] k6 not installed: test/loadtest k6 checks will be skipped (install it: see loadtest/README.md)"
 fi
 
+if [ "$want_test" = 1 ]; then
+  step "WebRTC sink (Go: the media bench's browser-shaped viewers)"
+  # loadtest/media/webrtcsink: pion/webrtc receivers, built with Go from the Go module proxy
+  # into ~/.cache/fourcast (once per source version). Debian 12's own Go is too old; its
+  # backports Go fetches the toolchain go.mod names through the module proxy.
+  if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
+    ensure_packages --backports golang-go
+  fi
+  # shellcheck disable=SC2016  # JavaScript, not shell expansions
+  node --import tsx --input-type=module -e '
+    const { buildWebrtcSink } = await import("./loadtest/media/webrtcSink.ts");
+    console.log(`[setup] WebRTC sink: ${buildWebrtcSink()}`);
+  '
+fi
+
 step "build (server + client)"
 npm run --silent build
 

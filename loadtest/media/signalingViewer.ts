@@ -28,7 +28,8 @@ export interface SignalingViewerOptions {
   timeoutMs?: number;
 }
 
-class Signaling {
+/** Fourcast's signaling protocol over a WebSocket: requests and their responses. */
+export class Signaling {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
