@@ -8,6 +8,7 @@ import { describeWorkerBinary, formatWorkerBinary } from '../src/media/workerBin
 
 const steps = [
   { name: 'chat', script: 'bench:chat', md: 'bench-results/chat.md', json: 'bench-results/chat.json' },
+  { name: 'viewers shaped like browsers', script: 'bench:viewers', md: 'bench-results/viewers.md', json: 'bench-results/viewers.json' },
   { name: 'media capacity', script: 'bench:media', md: 'bench-results/media.md', json: 'bench-results/media.json' },
   { name: 'join to first frame', script: 'bench:first-frame', md: 'bench-results/first-frame.md', json: 'bench-results/first-frame.json' },
 ];

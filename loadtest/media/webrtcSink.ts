@@ -41,6 +41,11 @@ export interface SinkStream {
   pending: number;
   /** Skipped, then repaired (RTX) or late. */
   recovered: number;
+  /** Media packets, each sequence number once (padding-only probes left out): what a decoder gets. */
+  unique: number;
+  duplicates: number;
+  /** Padding-only packets (the sender probing bandwidth): no media. */
+  padding: number;
 }
 
 export interface SinkStats {

@@ -53,17 +53,45 @@ type stream struct {
 	first     uint64
 	missing   map[uint64]time.Time
 	recovered uint64
+	// unique media packets (each sequence number once), duplicates, and padding-only packets
+	// (bandwidth probing), which carry no media and are not counted as received media
+	unique     uint64
+	duplicates uint64
+	padding    uint64
 }
 
-func (s *stream) add(seq uint16, size int, now time.Time) {
+// rtpPayloadSize is the media payload of an RTP packet: after the header, CSRCs and
+// extension, without padding.
+func rtpPayloadSize(b []byte) int {
+	if len(b) < 12 {
+		return 0
+	}
+	n := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 && len(b) >= n+4 {
+		n += 4 + 4*int(binary.BigEndian.Uint16(b[n+2:n+4]))
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 && end > 0 {
+		end -= int(b[end-1])
+	}
+	return end - n
+}
+
+func (s *stream) add(pkt []byte, now time.Time) {
+	seq := binary.BigEndian.Uint16(pkt[2:4])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.packets++
-	s.bytes += uint64(size)
+	s.bytes += uint64(len(pkt))
+	if rtpPayloadSize(pkt) <= 0 {
+		s.padding++
+		return
+	}
 	if !s.started {
 		s.started = true
 		s.highest = uint64(seq)
 		s.first = s.highest
+		s.unique++
 		return
 	}
 	// Extend the 16-bit sequence number around the highest seen.
@@ -79,10 +107,14 @@ func (s *stream) add(seq uint16, size int, now time.Time) {
 			s.missing[m] = now
 		}
 		s.highest = ext
-	case ext < s.highest:
+		s.unique++
+	default:
 		if _, ok := s.missing[ext]; ok {
 			delete(s.missing, ext)
 			s.recovered++
+			s.unique++
+		} else {
+			s.duplicates++
 		}
 	}
 }
@@ -97,12 +129,16 @@ type streamStats struct {
 	Lost      int    `json:"lost"`
 	Pending   int    `json:"pending"`
 	Recovered uint64 `json:"recovered"`
+	// Unique media packets: each sequence number once, padding-only packets left out.
+	Unique     uint64 `json:"unique"`
+	Duplicates uint64 `json:"duplicates"`
+	Padding    uint64 `json:"padding"`
 }
 
 func (s *stream) stats(now time.Time, grace time.Duration) streamStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := streamStats{ID: s.id, Kind: s.kind, SSRC: s.ssrc, Packets: s.packets, Bytes: s.bytes, Recovered: s.recovered}
+	out := streamStats{ID: s.id, Kind: s.kind, SSRC: s.ssrc, Packets: s.packets, Bytes: s.bytes, Recovered: s.recovered, Unique: s.unique, Duplicates: s.duplicates, Padding: s.padding}
 	if s.started {
 		out.Expected = s.highest - s.first + 1
 	}
@@ -165,7 +201,7 @@ func (k *sink) offer(id, sdp string) {
 					return
 				}
 				if n >= 12 {
-					st.add(binary.BigEndian.Uint16(buf[2:4]), n, time.Now())
+					st.add(buf[:n], time.Now())
 				}
 			}
 		}()
