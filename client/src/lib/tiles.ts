@@ -360,9 +360,15 @@ export function initials(name: string): string {
   return letters.map((w) => [...w][0] ?? '').join('').toUpperCase() || '?';
 }
 
-/** Small tiles take the lowest layer; a big tile the top one. */
-function layerFor(width: number): 0 | 1 | 2 {
-  if (width < 240) return 0;
-  if (width < 560) return 1;
+/**
+ * The smallest simulcast layer at least as wide as the tile's device pixels. A broadcaster's
+ * 1280-wide camera sends 320, 640 and 1280 (SIMULCAST in stage.ts): a tile of the 2×2 grid on
+ * a laptop (~620 px) asks for the 640 layer, about 0.4 of the top layer's bitrate; the
+ * bandwidth estimate may still go lower.
+ */
+function layerFor(cssWidth: number): 0 | 1 | 2 {
+  const px = cssWidth * (window.devicePixelRatio || 1);
+  if (px <= 320) return 0;
+  if (px <= 640) return 1;
   return 2;
 }

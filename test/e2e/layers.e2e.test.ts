@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import type { Fourcast } from '../../src/server.js';
+import { launchChromium } from '../helpers/browser.js';
+import { goLive, openPage, poll } from '../helpers/pages.js';
+import { startTestNode } from '../helpers/server.js';
+
+// A viewer's tile asks for the smallest simulcast layer that fills it (client/src/lib/tiles.ts):
+// the camera's layers are 320, 640 and 1280 wide, and what the page asked is what the server's
+// consumer holds as its preferred layer.
+describe('each tile asks for the simulcast layer it shows', () => {
+  let node: Fourcast;
+  let browser: Browser;
+  const log: string[] = [];
+
+  beforeAll(async () => {
+    node = await startTestNode();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    if (log.length) console.log(log.slice(0, 20).join('\n'));
+    await browser?.close();
+    await node?.close();
+  });
+
+  it('a wide tile takes the top layer, a 2×2-grid-sized one the middle, a thumbnail the lowest', async () => {
+    const room = 'layers';
+    const token = await node.tokens.mint({ role: 'publisher', room, name: 'Caster', ttlSeconds: 600 });
+    const pub = await openPage(browser, `${node.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'pub', log);
+    const casterId = await goLive(pub);
+    const viewer = await openPage(browser, `${node.urls.http}/watch.html?room=${room}&name=Eyes`, 'viewer', log);
+    const preferred = () => {
+      const peer = [...node.rooms.get(room)!.peers.values()].find((p) => p.role === 'viewer');
+      const video = peer && [...peer.media.consumers.values()].find((c) => c.kind === 'video');
+      return Promise.resolve(video?.preferredLayers?.spatialLayer);
+    };
+    const tileWidth = () => viewer.evaluate((id) => (globalThis as any).document.querySelector(`[data-peer="${id}"]`)?.clientWidth as number | undefined, casterId);
+    const seen: [number, number][] = [];
+    for (const [width, layer] of [[1280, 2], [640, 1], [320, 0]] as const) {
+      await viewer.setViewportSize({ width, height: 800 });
+      const w = await poll(tileWidth, (x) => x !== undefined && x > 0, 10_000, 'the tile laid out');
+      // The layer's width is the smallest that covers the tile's pixels (device pixel ratio 1 here).
+      const expected = w! <= 320 ? 0 : w! <= 640 ? 1 : 2;
+      expect(expected, `a ${width}-wide window makes a ${w} px tile`).toBe(layer);
+      await poll(preferred, (l) => l === layer, 10_000, `the consumer's preferred layer ${layer} for a ${w} px tile`);
+      seen.push([w!, layer]);
+    }
+    expect(seen.map(([, l]) => l)).toEqual([2, 1, 0]);
+  });
+});
