@@ -14,11 +14,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { types } from 'mediasoup';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
@@ -26,10 +23,9 @@ import { startFourcast, type Fourcast } from '../../src/server.js';
 import { freePortRange } from '../../test/helpers/ports.js';
 import { TestClient } from '../../test/helpers/wsClient.js';
 import { AdminClient } from '../../loadtest/media/bots.js';
+import { writeReport } from './output.js';
 import { cpuSeconds } from './procStat.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const outDir = path.resolve(here, '../../bench-results');
 const ROOM = 'bench-cascade';
 const ADMIN_TOKEN = crypto.randomBytes(18).toString('hex');
 const SOURCE = 'testsrc2=size=640x360:rate=30';
@@ -184,10 +180,7 @@ async function main(): Promise<void> {
         : []),
       '',
     ].join('\n');
-    fs.mkdirSync(outDir, { recursive: true });
-    fs.writeFileSync(path.join(outDir, `${OUT}.json`), JSON.stringify(report, null, 2) + '\n');
-    fs.writeFileSync(path.join(outDir, `${OUT}.md`), md);
-    console.log('\n' + md);
+    writeReport(OUT, report, md);
   } finally {
     redis.proc.kill('SIGKILL');
   }

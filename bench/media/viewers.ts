@@ -26,7 +26,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 import { pino } from 'pino';
@@ -40,10 +39,9 @@ import { joinBrowserViewer } from '../../loadtest/media/browserViewer.js';
 import { chromiumRtpCapabilities } from '../../loadtest/media/chromiumCaps.js';
 import { answerDtls, recvOffer } from '../../loadtest/media/recvSdp.js';
 import { WebrtcSink, type SinkStats } from '../../loadtest/media/webrtcSink.js';
+import { outDir, writeReport } from './output.js';
 import { cpuSeconds } from './procStat.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const outDir = path.resolve(here, '../../bench-results');
 const ROOM = 'bench-viewers';
 const ADMIN_TOKEN = crypto.randomBytes(18).toString('hex');
 const STEPS = (process.env.BENCH_VIEWERS_STEPS ?? '25,50,100').split(',').map(Number);
@@ -52,6 +50,8 @@ const SETTLE_S = Number(process.env.BENCH_VIEWERS_SETTLE_S ?? 5);
 const REPS = Number(process.env.BENCH_VIEWERS_REPS ?? 3);
 const TARGETS = (process.env.BENCH_VIEWERS_TARGETS ?? 'fourcast,bare').split(',') as ('fourcast' | 'bare')[];
 const OUT = process.env.BENCH_VIEWERS_OUT ?? 'viewers';
+/** Viewers the overload run tries to admit past capacity, with Fourcast's default CPU headroom (0: no overload run). */
+const OVERLOAD = Number(process.env.BENCH_VIEWERS_OVERLOAD ?? 160);
 const BROADCASTERS = 4;
 const VIDEO = { pt: 101, ssrc: 0x2201, source: 'testsrc2=size=640x360:rate=20', encode: ['-c:v', 'libvpx', '-b:v', '350k', '-deadline', 'realtime', '-cpu-used', '8', '-g', '40'] };
 const AUDIO = { pt: 100, ssrc: 0x2202, source: 'sine=frequency=440:sample_rate=48000', encode: ['-c:a', 'libopus', '-b:a', '32k', '-ar', '48000', '-ac', '2', '-frame_duration', '20', '-application', 'voip'] };
@@ -94,7 +94,8 @@ function startSources(target: Target): ChildProcess[] {
   return procs;
 }
 
-async function fourcastTarget(): Promise<Target & { node: Fourcast }> {
+/** `headroom`: WORKER_CPU_HEADROOM; 1 lets the steps above fill the core, the overload run keeps the default. */
+async function fourcastTarget(headroom = '1'): Promise<Target & { node: Fourcast }> {
   const port = await freePortRange(1);
   const config = loadConfig({
     HTTP_HOST: '127.0.0.1', HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, WS_HOST: '127.0.0.1', WS_PORT: '0',
@@ -102,7 +103,7 @@ async function fourcastTarget(): Promise<Target & { node: Fourcast }> {
     STUN_URLS: 'stun:127.0.0.1:9', TOKEN_SECRET: 'bench-secret-bench-secret-bench-secret-0123', ADMIN_TOKEN,
     LOG_LEVEL: 'warn', LOG_FORMAT: 'json', MEDIASOUP_LOG_LEVEL: 'error',
     // Every bench viewer is 127.0.0.1 and they all share one router.
-    WS_MAX_CONNECTIONS_PER_ADDRESS: '100000', ROUTER_MAX_VIEWERS: '100000', WORKER_CPU_HEADROOM: '1',
+    WS_MAX_CONNECTIONS_PER_ADDRESS: '100000', ROUTER_MAX_VIEWERS: '100000', WORKER_CPU_HEADROOM: headroom,
   });
   const node = await startFourcast(config, log, {});
   const admin = new AdminClient(node.urls.http, ADMIN_TOKEN);
@@ -306,6 +307,60 @@ async function runRep(kind: 'fourcast' | 'bare', rep: number): Promise<Window[]>
   return out;
 }
 
+interface Overload {
+  tried: number;
+  admitted: number;
+  refused: number;
+  /** Refusals by error code (server-busy expected). */
+  codes: Record<string, number>;
+  window: Window;
+  /** The worker's answer time to a request during the window (ms): the channel stays responsive. */
+  workerAnswerMsMax: number;
+}
+
+/**
+ * Past capacity, the capacity is enforced: with the default WORKER_CPU_HEADROOM the node
+ * refuses new viewers with `server-busy` once the worker's core is busy, and the admitted
+ * ones keep every packet.
+ */
+async function runOverload(): Promise<Overload> {
+  const target = await fourcastTarget('0.85');
+  const sink = WebrtcSink.start();
+  const sources = startSources(target);
+  pin(target.workerPid, WORKER_CPU);
+  pin(sink.pid, OTHER_CPU);
+  const codes: Record<string, number> = {};
+  let admitted = 0;
+  try {
+    await sleep(3000);
+    for (let n = 0; n < OVERLOAD; n += 10) {
+      const results = await Promise.allSettled(Array.from({ length: Math.min(10, OVERLOAD - n) }, (_, i) => target.addViewer(sink, `overload-${n + i}`)));
+      for (const r of results) {
+        if (r.status === 'fulfilled') admitted++;
+        else {
+          const code = String((r.reason as { code?: string }).code ?? (r.reason as Error).message);
+          codes[code] = (codes[code] ?? 0) + 1;
+        }
+      }
+      await sleep(1000); // one CPU sample per two seconds: a ramp, not a burst
+    }
+    const answers: number[] = [];
+    const probe = setInterval(() => {
+      const t = performance.now();
+      void target.node.pool.workers[0]!.worker.getResourceUsage().then(() => answers.push(performance.now() - t));
+    }, 500);
+    const window = await measure(target, sink, admitted, 0);
+    clearInterval(probe);
+    const refused = OVERLOAD - admitted;
+    console.log(`overload: ${OVERLOAD} tried, ${admitted} admitted, ${refused} refused ${JSON.stringify(codes)}; worker answered within ${Math.round(Math.max(...answers))} ms`);
+    return { tried: OVERLOAD, admitted, refused, codes, window, workerAnswerMsMax: Math.max(...answers) };
+  } finally {
+    for (const p of sources) p.kill('SIGTERM');
+    await sink.stop();
+    await target.close();
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -328,8 +383,9 @@ async function main(): Promise<void> {
   }
   const windows: Window[] = [];
   for (let rep = 1; rep <= REPS; rep++) for (const t of TARGETS) windows.push(...(await runRep(t, rep)));
+  const overload = OVERLOAD > 0 ? await runOverload() : undefined;
 
-  const summary = TARGETS.flatMap((t) =>
+  const summary = (REPS > 0 ? TARGETS : []).flatMap((t) =>
     STEPS.map((viewers) => {
       const ws = windows.filter((w) => w.target === t && w.viewers === viewers);
       const pick = (f: (w: Window) => number) => ({ median: median(ws.map(f)), min: Math.min(...ws.map(f)), max: Math.max(...ws.map(f)) });
@@ -338,7 +394,7 @@ async function main(): Promise<void> {
   );
   // The marginal cost: worker CPU per extra packet between two steps of the same repetition
   // (fixed costs such as the eight ingests drop out), and what a core forwards at that cost.
-  const marginal = TARGETS.flatMap((t) =>
+  const marginal = (REPS > 0 ? TARGETS : []).flatMap((t) =>
     STEPS.slice(1).map((viewers, i) => {
       const from = STEPS[i]!;
       const us = [...new Set(windows.map((w) => w.rep))].flatMap((rep) => {
@@ -368,6 +424,7 @@ async function main(): Promise<void> {
     summary,
     marginal,
     ratios,
+    overload,
   };
   const f0 = (v: number) => Math.round(v).toLocaleString('en-US');
   const spread = (x: { median: number; min: number; max: number }, fmt: (v: number) => string) => `${fmt(x.median)} (${fmt(x.min)}–${fmt(x.max)})`;
@@ -392,11 +449,16 @@ async function main(): Promise<void> {
     '|---:|---:|',
     ...ratios.map((r) => `| ${r.viewers} | ${Number.isFinite(r.fourcastOverBare) ? r.fourcastOverBare.toFixed(2) : 'n/a'} |`),
     '',
+    ...(overload
+      ? [
+          '## Past capacity (Fourcast, default WORKER_CPU_HEADROOM 0.85)',
+          '',
+          `${overload.tried} viewers tried to join, 10 a second: ${overload.admitted} admitted, ${overload.refused} refused (${Object.entries(overload.codes).map(([c, n]) => `${n} × ${c}`).join(', ') || 'none'}). The admitted ones over ${WINDOW_S} s: ${(overload.window.receivedRatio * 100).toFixed(1)} % received, ${overload.window.lost} lost, worker ${overload.window.workerCores.toFixed(3)} cores; the worker answered requests within ${Math.round(overload.workerAnswerMsMax)} ms (every 0.5 s). ${overload.window.pass ? 'Passed.' : 'FAILED.'}`,
+          '',
+        ]
+      : []),
   ].join('\n');
-  fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, `${OUT}.json`), JSON.stringify(report, null, 2) + '\n');
-  fs.writeFileSync(path.join(outDir, `${OUT}.md`), md);
-  console.log('\n' + md);
+  writeReport(OUT, report, md);
 }
 
 main().catch((err: unknown) => {

@@ -176,6 +176,7 @@ async function main(): Promise<void> {
   }
 
   function setPhase(phase: Phase, error: string | null = null): void {
+    if (phase !== state.phase) phaseChanges++;
     state.phase = phase;
     state.error = error;
     render();
@@ -184,8 +185,11 @@ async function main(): Promise<void> {
   // While published: watch the signaling connection, the send transport and the bytes it sends.
   let lastBytes = 0;
   let connectingSince = 0;
+  /** Counts phase changes: a check that awaited across one (Stop pressed meanwhile) must not overwrite it. */
+  let phaseChanges = 0;
   async function monitor(): Promise<void> {
     if (!published()) return;
+    const seen = phaseChanges;
     if (!stage.online) {
       connectingSince = 0;
       if (state.phase !== 'reconnecting') setPhase('reconnecting');
@@ -193,6 +197,7 @@ async function main(): Promise<void> {
     }
     const ice = stage.transportState.send;
     const bytes = await stage.bytesSent().catch(() => 0);
+    if (seen !== phaseChanges || !published()) return;
     const flowing = bytes > lastBytes || ((state.micMuted || state.moderatorMuted) && state.camMuted);
     lastBytes = bytes;
     if (ice === 'connected' && flowing && stage.isLive) {
