@@ -61,7 +61,9 @@ describe('k6 load tests', () => {
     180_000,
   );
 
-  // The same scenario with Node clients (no k6) runs in test/cluster/audience.int.test.ts.
+  // Skipped when k6 is not installed (AGPL: setup never installs it; see the top of this file),
+  // with the reason in its title. The same scenario with Node clients (no k6) runs in
+  // test/cluster/audience.int.test.ts.
   it.skipIf(!k6Path)(
     `ws-viewers.js pointed at two cluster nodes: every viewer on either node gets every line${missing}`,
     async () => {
