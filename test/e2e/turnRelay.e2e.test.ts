@@ -57,7 +57,8 @@ describe('viewer through coturn (relay only)', () => {
         localTypes: [...new Set(all.filter((s) => s.type === 'local-candidate').map((s) => s.candidateType))],
       };
     });
-    const path = await poll(readPath, (p) => p.pair?.state === 'succeeded', 10_000, 'the selected pair to show succeeded');
+    // Chromium can report a freshly selected pair as succeeded before its byte counters move: wait for both.
+    const path = await poll(readPath, (p) => p.pair?.state === 'succeeded' && (p.pair.bytesReceived ?? 0) > 0, 10_000, 'the selected pair to show succeeded and carrying media');
     console.log(`relayed viewer's selected ICE path: ${JSON.stringify(path)}`);
     expect(path.transports).toBe(1);
     expect(path.pair).toMatchObject({ state: 'succeeded' });
