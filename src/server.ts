@@ -91,6 +91,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     log: log.child({ component: 'media' }),
     cpuHeadroom: config.media.cpuHeadroom,
     unresponsiveSamples: config.media.unresponsiveSamples,
+    maxPacketRate: config.media.maxPacketRate,
+    viewerPacketRate: config.media.viewerPacketRate,
     onServerBusy: () => metrics.limitRefused('server-busy'),
   });
 

@@ -223,6 +223,8 @@ async function fourcastTarget(workers: number, publishers: number): Promise<Targ
     RTC_LISTEN_IP: '127.0.0.1', RTC_PORT_BASE: String(await freePortRange(workers)), MEDIASOUP_WORKERS: String(workers),
     STUN_URLS: 'stun:127.0.0.1:9', TOKEN_SECRET: crypto.randomBytes(24).toString('hex'), ADMIN_TOKEN,
     LOG_LEVEL: 'warn', LOG_FORMAT: 'json', MEDIASOUP_LOG_LEVEL: 'error',
+    // This bench looks for the worker's breaking point: no packet budget in the way.
+    WORKER_MAX_PACKET_RATE: '100000000',
   });
   const node: Fourcast = await startFourcast(config, pino({ level: 'warn' }), { clientDir: null });
   const admin = new AdminClient(node.urls.http.replace('localhost', '127.0.0.1'), ADMIN_TOKEN);

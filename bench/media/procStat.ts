@@ -1,17 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
-const TICK = 100; // USER_HZ on Linux
+import { procCpu } from '../../src/util/procStat.js';
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+/** CPU seconds (user + system) a process has used so far (0 once it is gone). */
 export function cpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICK;
-  } catch {
-    return 0;
-  }
+  return procCpu(pid)?.seconds ?? 0;
 }
 
 export function rssBytes(pid: number): number {

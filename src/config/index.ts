@@ -61,6 +61,9 @@ export interface Config {
     cpuHeadroom: number;
     /** Missed health samples in a row before a worker is killed and replaced (WORKER_UNRESPONSIVE_SAMPLES). */
     unresponsiveSamples: number;
+    /** Packets/s a worker may be asked to send, and what each placed receiver reserves of it. */
+    maxPacketRate: number;
+    viewerPacketRate: number;
     /** Media objects one participant may hold at once. */
     peerLimits: { transports: number; producers: number; consumers: number };
   };
@@ -199,6 +202,9 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
   if (Boolean(c.TLS_CERT_FILE) !== Boolean(c.TLS_KEY_FILE)) {
     problems.push({ variable: c.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', message: 'built-in TLS needs both TLS_CERT_FILE and TLS_KEY_FILE' });
   }
+  if (c.VIEWER_PACKET_RATE > c.WORKER_MAX_PACKET_RATE) {
+    problems.push({ variable: 'VIEWER_PACKET_RATE', message: `expected at most WORKER_MAX_PACKET_RATE (${c.WORKER_MAX_PACKET_RATE}): a worker must fit at least one viewer` });
+  }
   for (const variable of ['TLS_CERT_FILE', 'TLS_KEY_FILE'] as const) {
     const file = c[variable];
     if (!file) continue;
@@ -239,6 +245,8 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
       keyFrameRequestDelayMs: c.KEYFRAME_REQUEST_DELAY_MS,
       cpuHeadroom: c.WORKER_CPU_HEADROOM,
       unresponsiveSamples: c.WORKER_UNRESPONSIVE_SAMPLES,
+      maxPacketRate: c.WORKER_MAX_PACKET_RATE,
+      viewerPacketRate: c.VIEWER_PACKET_RATE,
       peerLimits: { transports: c.MAX_TRANSPORTS_PER_PEER, producers: c.MAX_PRODUCERS_PER_PEER, consumers: c.MAX_CONSUMERS_PER_PEER },
     },
     rooms: { emptyGraceMs: c.ROOM_GRACE_SECONDS * 1000 },

@@ -93,7 +93,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
   // ---- transports --------------------------------------------------------------
 
-  async createTransport(direction: 'send' | 'recv'): Promise<ms.WebRtcTransport> {
+  /** `stage`: a receive transport of a broadcaster (placed past the packet budget, see RoomMedia.placeViewer). */
+  async createTransport(direction: 'send' | 'recv', { stage = false }: { stage?: boolean } = {}): Promise<ms.WebRtcTransport> {
     this.assertOpen();
     const max = this.opts.maxTransports;
     if (this.transportMap.size + this.transportsPending >= max) {
@@ -101,7 +102,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     }
     this.transportsPending++;
     try {
-      const rr = direction === 'send' ? await this.room.origin() : await this.receiveRouter();
+      const rr = direction === 'send' ? await this.room.origin() : await this.receiveRouter(stage);
       this.assertOpen();
       const transport = await this.timed(
         rr.router.createWebRtcTransport({
@@ -319,11 +320,11 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     this.consumerMap.clear();
   }
 
-  private receiveRouter(): Promise<RoomRouter> {
+  private receiveRouter(stage: boolean): Promise<RoomRouter> {
     if (this.recvRouterRef && !this.recvRouterRef.closed) return Promise.resolve(this.recvRouterRef);
     // Concurrent recv transports share one placement, so the router's viewer count is taken once.
     this.recvPlacing ??= this.room
-      .placeViewer()
+      .placeViewer({ stage })
       .then((rr) => {
         if (this.closedFlag) {
           this.room.release(rr);

@@ -156,41 +156,53 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
    * Places one more receiving peer: the least-loaded worker whose router for
    * this room has room left, creating (and feeding) a fan-out router there if
    * needed. Call `release` when the peer leaves.
+   *
+   * Each placement reserves a full stage's packet rate on its worker; a worker whose budget
+   * is spent takes no one new, and a node with none left refuses with `server-busy`.
+   * `stage`: a broadcaster watching its co-hosts (at most a stage's worth per room) is placed
+   * past the budget rather than refused, so a full node never keeps a show from going on.
    */
-  async placeViewer(): Promise<RoomRouter> {
+  async placeViewer({ stage = false }: { stage?: boolean } = {}): Promise<RoomRouter> {
     await this.origin();
+    const pool = this.opts.pool;
     const cap = this.opts.maxViewersPerRouter;
-    // Workers past their CPU headroom or not answering take no new viewers.
-    const workers = this.opts.pool.byLoad();
-    if (workers.length === 0) throw this.opts.pool.busy();
+    // The budget is checked again, synchronously with the reservation, after every await.
+    const fits = (rr: RoomRouter) => !rr.closed && (stage || pool.hasRoomFor(rr.worker));
+    // Workers past their CPU headroom or packet budget, or not answering, take no new viewers.
+    const workers = pool.byLoad({ overBudget: stage });
+    if (workers.length === 0) throw pool.busy();
     for (const worker of workers) {
       const existing = this.routers.get(worker.index);
       if (existing && existing.viewers >= cap) continue;
       const rr = existing ?? (await this.fanOut(worker));
       // Re-checked after the await: concurrent placements share a fan-out router being created.
-      if (rr.closed || rr.viewers >= cap) continue;
-      rr.viewers++;
-      return rr;
+      if (!fits(rr) || rr.viewers >= cap) continue;
+      return this.reserve(rr);
     }
     // Every router on a worker with headroom is at its cap: overflow onto the least busy of those rather than refuse.
     const open = new Set(workers.map((w) => w.index));
     const rr = this.all()
-      .filter((r) => !r.closed && open.has(r.workerIndex))
+      .filter((r) => fits(r) && open.has(r.workerIndex))
       .sort((a, b) => a.viewers - b.viewers)[0];
-    if (!rr) throw this.opts.pool.busy();
-    rr.viewers++;
-    return rr;
+    if (!rr) throw pool.busy();
+    return this.reserve(rr);
   }
 
-  /** Places a receiving peer on the origin router itself, bypassing fan-out (load probes). Call `release` when it leaves. */
+  /** Places a receiving peer on the origin router itself, bypassing fan-out and the packet budget (load probes). Call `release` when it leaves. */
   async placeOnOrigin(): Promise<RoomRouter> {
-    const rr = await this.origin();
+    return this.reserve(await this.origin());
+  }
+
+  private reserve(rr: RoomRouter): RoomRouter {
     rr.viewers++;
+    rr.worker.viewers++;
     return rr;
   }
 
   release(rr: RoomRouter): void {
-    rr.viewers = Math.max(0, rr.viewers - 1);
+    if (rr.viewers === 0) return;
+    rr.viewers--;
+    rr.worker.viewers = Math.max(0, rr.worker.viewers - 1);
   }
 
   /** Registers a producer created on the origin router and feeds it to every fan-out router. */

@@ -8,6 +8,7 @@ import { ProtocolError } from '../protocol/messages.js';
 import { mediaCodecs } from './codecs.js';
 import { MEDIA_REQUEST_TIMEOUT_MS, withTimeout } from './timeout.js';
 import { createIsolatedWorker, probeWorkerIsolation, procStatus, type WorkerIsolation } from './workerIsolation.js';
+import { procCpu } from '../util/procStat.js';
 
 export interface WorkerPoolOptions {
   /** Number of workers (one per core is the usual choice). */
@@ -34,6 +35,21 @@ export interface WorkerPoolOptions {
    * at the first miss.
    */
   unresponsiveSamples?: number;
+  /**
+   * Samples a worker may leave unanswered while it is busy (its process kept using at least
+   * half a core, so it is working, not wedged) before it is killed anyway. Default 30 (about
+   * a minute): killing a saturated worker drops every viewer on it, and admission control
+   * keeps it from staying saturated; only a worker spinning in a loop should reach this.
+   */
+  busySamples?: number;
+  /**
+   * Packets per second a worker may be asked to send (WORKER_MAX_PACKET_RATE): each receiver
+   * placed on it reserves `viewerPacketRate`, and a worker whose reservations would pass this
+   * takes no new receivers or rooms. Default: no packet budget (CPU headroom only).
+   */
+  maxPacketRate?: number;
+  /** Packets per second one receiver of a full stage is reserved (VIEWER_PACKET_RATE). Default 400. */
+  viewerPacketRate?: number;
   /** A placement was refused with `server-busy` (metrics). */
   onServerBusy?: () => void;
   /**
@@ -62,17 +78,30 @@ export class MediaWorker {
   routers = 0;
   /** WebRTC transports: counted at creation, before their consumers exist, so bursts of joins spread. */
   transports = 0;
+  /**
+   * Receivers placed on this worker's routers, of every room (viewers, broadcasters watching
+   * their co-hosts, edge nodes' pipes): each reserves a full stage's packet rate from the
+   * moment it is placed, before its transport and consumers exist, so a burst of joins cannot
+   * overshoot the packet budget while the CPU sample lags.
+   */
+  viewers = 0;
   /** Share of one core used by the worker process over the last sample (0..1+). */
   cpu = 0;
   /** The worker did not answer its last health sample in time (stopped, or saturated): placement skips it. */
   unresponsive = false;
-  /** Health samples missed in a row. */
+  /** Health samples missed in a row while the process was not working (stopped, blocked, wedged). */
   missedSamples = 0;
+  /** The worker did not answer but its process kept using CPU: saturated, not dead. */
+  busy = false;
+  /** Health samples missed in a row while busy. */
+  busySamples = 0;
   /** Killed for not answering: it is on its way out (its death replaces it), placement never picks it. */
   retired = false;
   private sampling = false;
   private lastCpuUs = 0;
   private lastSampleAt = 0;
+  /** CPU seconds of the process as /proc saw them at the previous sample (answered or not). */
+  private lastProc: { seconds: number; at: number } | undefined;
 
   constructor(
     readonly index: number,
@@ -118,7 +147,10 @@ export class MediaWorker {
     return !this.closed && !this.retired && !this.unresponsive && this.cpu <= cpuHeadroom;
   }
 
-  /** Samples CPU; a worker that does not answer within `timeoutMs` is marked unresponsive until it answers again. */
+  /**
+   * Samples CPU; a worker that does not answer within `timeoutMs` is marked unresponsive until
+   * it answers again, and counted as busy or wedged by what its process did meanwhile.
+   */
   async sampleCpu(timeoutMs: number = MEDIA_REQUEST_TIMEOUT_MS): Promise<void> {
     if (this.sampling) return;
     this.sampling = true;
@@ -126,11 +158,16 @@ export class MediaWorker {
     try {
       ru = await withTimeout(this.worker.getResourceUsage(), timeoutMs, 'getResourceUsage');
       this.unresponsive = false;
+      this.busy = false;
       this.missedSamples = 0;
+      this.busySamples = 0;
+      this.readProc();
     } catch (err) {
       if ((err as { code?: string }).code === 'media-unavailable') {
         this.unresponsive = true;
-        this.missedSamples++;
+        this.busy = this.readProc() === 'busy';
+        if (this.busy) this.busySamples++;
+        else this.missedSamples++;
       }
       throw err;
     } finally {
@@ -146,6 +183,29 @@ export class MediaWorker {
     this.lastCpuUs = cpuUs;
     this.lastSampleAt = now;
   }
+
+  /** Reads the process's CPU time from /proc and says how it spent the time since the last read. */
+  private readProc(): ProcessVerdict {
+    const proc = procCpu(this.pid);
+    const now = performance.now();
+    const prev = this.lastProc;
+    this.lastProc = proc && { seconds: proc.seconds, at: now };
+    if (!proc || !prev) return proc ? processVerdict(proc.state, 0) : 'wedged';
+    return processVerdict(proc.state, (proc.seconds - prev.seconds) / Math.max(0.001, (now - prev.at) / 1000));
+  }
+}
+
+export type ProcessVerdict = 'busy' | 'wedged';
+
+/**
+ * Why a worker did not answer, from its process: `busy` when it is runnable and used at least
+ * half a core since the last look (saturated, still forwarding), `wedged` otherwise (stopped,
+ * a zombie, blocked, or gone). The /proc clock ticks at 10 ms, so half a core over a 2 s
+ * sample is a hundred ticks: no rounding turns an idle process into a busy one.
+ */
+export function processVerdict(state: string, cpuShare: number): ProcessVerdict {
+  if (state === 'T' || state === 't' || state === 'Z' || state === 'X') return 'wedged';
+  return cpuShare >= 0.5 ? 'busy' : 'wedged';
 }
 
 interface WorkerPoolEvents {
@@ -219,12 +279,40 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.opts.cpuHeadroom ?? 0.85;
   }
 
+  /** Packets per second each placed receiver reserves. */
+  get viewerPacketRate(): number {
+    return this.opts.viewerPacketRate ?? 400;
+  }
+
+  /** Packets per second a worker may be asked to send (Infinity: no packet budget). */
+  get maxPacketRate(): number {
+    return this.opts.maxPacketRate ?? Infinity;
+  }
+
+  /** Receivers a worker takes before its packet budget is spent. */
+  get viewersPerWorker(): number {
+    return Math.floor(this.maxPacketRate / this.viewerPacketRate);
+  }
+
+  /** Share of the packet budget a worker's placed receivers reserve (0 without a budget). */
+  budgetUsed(w: MediaWorker): number {
+    return Number.isFinite(this.maxPacketRate) ? (w.viewers * this.viewerPacketRate) / this.maxPacketRate : 0;
+  }
+
+  /** Whether one more receiver fits this worker's packet budget. */
+  hasRoomFor(w: MediaWorker): boolean {
+    return w.viewers + 1 <= this.viewersPerWorker;
+  }
+
   /**
    * Workers that may take new rooms and viewers, lightest first: alive, answering their
-   * health samples, and below the CPU headroom. Empty when the node is full.
+   * health samples, below the CPU headroom and (unless `overBudget`) with room in their packet
+   * budget. Empty when the node is full.
    */
-  byLoad(): MediaWorker[] {
-    return this.workers.filter((w) => w.placeable(this.cpuHeadroom)).sort((a, b) => a.load - b.load || a.index - b.index);
+  byLoad({ overBudget = false }: { overBudget?: boolean } = {}): MediaWorker[] {
+    return this.workers
+      .filter((w) => w.placeable(this.cpuHeadroom) && (overBudget || this.hasRoomFor(w)))
+      .sort((a, b) => a.load - b.load || a.index - b.index);
   }
 
   /** Indexes of live workers that did not answer their last health sample in time (for /ready). */
@@ -280,7 +368,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const live = this.workers.filter((w) => !w.closed && !w.retired);
     await Promise.all(live.map((w) => w.sampleCpu(timeoutMs).catch(() => undefined)));
     const limit = this.opts.unresponsiveSamples ?? 3;
-    for (const w of live) if (!w.closed && !w.retired && w.missedSamples >= limit) this.retire(w);
+    const busyLimit = this.opts.busySamples ?? 30;
+    for (const w of live) {
+      if (w.closed || w.retired) continue;
+      if (w.missedSamples >= limit || w.busySamples >= busyLimit) this.retire(w);
+      else if (w.busy && w.busySamples === 1) this.opts.log.warn({ worker: w.index, pid: w.pid, viewers: w.viewers }, 'mediasoup worker is saturated (using its core, answering late): it takes nothing new until it answers');
+    }
   }
 
   /**
@@ -292,7 +385,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   private retire(w: MediaWorker): void {
     if (this.closedFlag) return;
     w.retired = true;
-    this.opts.log.error({ worker: w.index, pid: w.pid, missedSamples: w.missedSamples }, 'mediasoup worker stopped answering; killing it to replace it');
+    this.opts.log.error({ worker: w.index, pid: w.pid, missedSamples: w.missedSamples, busySamples: w.busySamples }, 'mediasoup worker stopped answering; killing it to replace it');
     try {
       process.kill(w.pid, 'SIGKILL');
     } catch {

@@ -194,6 +194,15 @@ export class Metrics {
     this.live('fourcast_worker_cpu_ratio', 'CPU used by a mediasoup worker over the last sample, as a share of one core.', ['worker'], (s) =>
       perWorker(s, (w) => (w.closed ? 0 : w.cpu)),
     );
+    this.live('fourcast_worker_viewers', 'Receivers placed on a mediasoup worker (viewers, broadcasters watching co-hosts, edge pipes); each reserves VIEWER_PACKET_RATE.', ['worker'], (s) =>
+      perWorker(s, (w) => (w.closed ? 0 : w.viewers)),
+    );
+    this.live('fourcast_worker_packet_budget_ratio', 'Share of WORKER_MAX_PACKET_RATE reserved by the receivers placed on a mediasoup worker; at 1 it takes no new viewers.', ['worker'], (s) =>
+      perWorker(s, (w) => (w.closed ? 0 : s.pool.budgetUsed(w))),
+    );
+    this.live('fourcast_worker_busy', '1 while a mediasoup worker misses its health samples but keeps using its core (saturated, not wedged).', ['worker'], (s) =>
+      perWorker(s, (w) => (w.busy && !w.closed ? 1 : 0)),
+    );
     this.live('fourcast_worker_up', '1 while the mediasoup worker at this index is running.', ['worker'], (s) => perWorker(s, (w) => (w.closed ? 0 : 1)));
 
     // One getResourceUsage round trip per worker feeds both metrics; each awaits the shared result

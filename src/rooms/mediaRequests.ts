@@ -22,7 +22,8 @@ export async function createTransport(room: MediaRoom, peer: Peer, { direction }
   if (direction === 'recv' && !peer.canPublish && !room.hasHost) {
     throw new ProtocolError('invalid-state', 'nobody is on stage yet: create the receive transport when a broadcaster arrives');
   }
-  const transport = await peer.media.createTransport(direction);
+  // Broadcasters watch their co-hosts even on a node whose packet budget is spent: a stage is at most four.
+  const transport = await peer.media.createTransport(direction, { stage: peer.canPublish });
   return {
     transportId: transport.id,
     iceParameters: transport.iceParameters,

@@ -133,6 +133,42 @@ describe('worker placement, CPU headroom and unresponsive workers', () => {
     fresh.close();
   });
 
+  it('the packet budget: each receiver reserves its rate at placement, pipelined placements never pass it, a full node refuses new rooms too', async () => {
+    let busy = 0;
+    // Two receivers per worker.
+    const p = await pool(2, { cpuSampleMs: 60_000, maxPacketRate: 800, viewerPacketRate: 400, onServerBusy: () => busy++ });
+    pools.push(p);
+    expect(p.viewersPerWorker).toBe(2);
+    const room = new RoomMedia({ pool: p, log: silentLog, maxViewersPerRouter: 100 });
+    const pub = room.createPeerMedia('pub');
+    await pub.createTransport('send');
+    const viewers = Array.from({ length: 7 }, (_, i) => room.createPeerMedia(`v${i}`));
+    // All seven in flight at once, while the second worker's fan-out router is still being created.
+    const codes = await Promise.all(viewers.map((v) => code(v.createTransport('recv'))));
+    expect(codes.filter((c) => c === 'ok')).toHaveLength(4);
+    expect(codes.filter((c) => c === 'server-busy')).toHaveLength(3);
+    expect(p.workers.map((w) => w.viewers)).toEqual([2, 2]);
+    expect(p.workers.map((w) => p.budgetUsed(w))).toEqual([1, 1]);
+    expect(busy).toBe(3);
+    // A new room needs a router: no worker has budget left for it.
+    const other = new RoomMedia({ pool: p, log: silentLog, maxViewersPerRouter: 100 });
+    expect(await code(other.createPeerMedia('pub2').createTransport('send'))).toBe('server-busy');
+    // A viewer leaves: its reservation frees on its worker, and the next viewer lands there.
+    const leaver = viewers[codes.indexOf('ok')]!;
+    const freed = leaver.recvRouter!.workerIndex;
+    leaver.close();
+    expect(p.workers[freed]!.viewers).toBe(1);
+    const late = room.createPeerMedia('late');
+    expect(await code(late.createTransport('recv'))).toBe('ok');
+    expect(late.recvRouter!.workerIndex).toBe(freed);
+    expect(await code(room.createPeerMedia('later').createTransport('recv'))).toBe('server-busy');
+    // A broadcaster watching its co-hosts is placed past the budget.
+    expect(await code(pub.createTransport('recv', { stage: true }))).toBe('ok');
+    expect(p.workers.map((w) => w.viewers).sort()).toEqual([2, 3]);
+    room.close();
+    other.close();
+  });
+
   it('a stopped worker leaves placement at once, is killed after missing its samples, and is replaced; rooms lose their routers', async () => {
     const p = await pool(2, { cpuSampleMs: 150, unresponsiveSamples: 2 });
     pools.push(p);

@@ -124,6 +124,9 @@ describe('Metrics (names, types, labels)', () => {
     fourcast_fanout_routers: 'gauge',
     fourcast_worker_cpu_ratio: 'gauge',
     fourcast_worker_up: 'gauge',
+    fourcast_worker_viewers: 'gauge',
+    fourcast_worker_packet_budget_ratio: 'gauge',
+    fourcast_worker_busy: 'gauge',
     fourcast_worker_cpu_seconds_total: 'counter',
     fourcast_worker_max_resident_memory_bytes: 'gauge',
   };

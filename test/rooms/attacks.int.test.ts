@@ -62,6 +62,7 @@ describe('abuse of the media lifecycle (issue 12)', () => {
     const { pub, producerId, caps } = await stage('ghosts');
     const baseConsumers = w0().consumers;
     const baseTransports = w0().transports;
+    const baseViewers = w0().viewers;
     const loop = async () => {
       const c = await TestClient.connect(url('room=ghosts'));
       await c.request('join', {});
@@ -74,6 +75,8 @@ describe('abuse of the media lifecycle (issue 12)', () => {
     for (let i = 0; i < 300; i += 10) await Promise.all(Array.from({ length: 10 }, loop));
     await until(() => node.rooms.get('ghosts')?.peers.size === 1, 10_000, 'only the publisher left');
     await until(() => w0().consumers === baseConsumers && w0().transports === baseTransports, 10_000, 'worker counts back to baseline');
+    // Every placement's packet reservation went back with its peer.
+    expect(w0().viewers).toBe(baseViewers);
     // The worker agrees with Node: no consumer outlived its peer.
     expect(await workerConsumers(w0().worker, routersOf('ghosts'))).toBe(0);
     expect(node.rooms.get('ghosts')!.media.unitCount).toBe(1);
@@ -199,7 +202,43 @@ describe('abuse of the media lifecycle (issue 12)', () => {
     pub.close();
   });
 
-  it('(f) a stopped worker (SIGSTOP): requests that need it fail with a typed error within the timeout; it is killed and replaced', async () => {
+  it('(f) 12 viewers ask for a receive transport at once on a node with room for 3: exactly 3 get one, the rest server-busy; the broadcaster still watches', async () => {
+    // A node of its own: 3 receivers fit its one worker's packet budget.
+    const small = await startTestNode({ MEDIASOUP_WORKERS: '1', WORKER_MAX_PACKET_RATE: '1200', VIEWER_PACKET_RATE: '400' });
+    try {
+      const room = 'budget';
+      const token = await small.tokens.mint({ role: 'publisher', room, name: 'Host', ttlSeconds: 600 });
+      const pub = await TestClient.connect(`${small.urls.ws}?room=${room}&token=${token}`);
+      await pub.request('join', {});
+      await pub.request('createTransport', { direction: 'send' });
+      const viewers = await Promise.all(Array.from({ length: 12 }, () => TestClient.connect(`${small.urls.ws}?room=${room}`)));
+      await Promise.all(viewers.map((v) => v.request('join', {})));
+      // Pipelined: every request is in flight before the first placement settles.
+      const codes = await Promise.all(viewers.map((v) => errorCode(v.request('createTransport', { direction: 'recv' }))));
+      expect(codes.filter((c) => c === 'ok')).toHaveLength(3);
+      expect(codes.filter((c) => c === 'server-busy')).toHaveLength(9);
+      const worker = small.pool.workers[0]!;
+      expect(worker.viewers).toBe(3);
+      // A refused viewer asking again: still nothing past the budget.
+      const refused = viewers.filter((_, i) => codes[i] !== 'ok');
+      expect(await errorCode(refused[0]!.request('createTransport', { direction: 'recv' }))).toBe('server-busy');
+      // One admitted viewer leaves: its reservation frees, and exactly one of two racing newcomers gets it.
+      viewers[codes.indexOf('ok')]!.close();
+      await until(() => worker.viewers === 2, 5000, 'the leaver released');
+      const again = await Promise.all(refused.slice(0, 2).map((v) => errorCode(v.request('createTransport', { direction: 'recv' }))));
+      expect(again.sort()).toEqual(['ok', 'server-busy']);
+      expect(worker.viewers).toBe(3);
+      // The broadcaster's own receive transport (to watch co-hosts) is placed past the budget.
+      expect((await pub.request('createTransport', { direction: 'recv' })).transportId).toBeTruthy();
+      expect(worker.viewers).toBe(4);
+      for (const s of [pub, ...viewers]) s.close();
+      await until(() => worker.viewers === 0, 5000, 'every reservation released');
+    } finally {
+      await small.close();
+    }
+  }, 30_000);
+
+  it('(g) a stopped worker (SIGSTOP): requests that need it fail with a typed error within the timeout; it is killed and replaced', async () => {
     const { pub } = await stage('frozen');
     const c = await TestClient.connect(url('room=frozen'));
     await c.request('join', {});

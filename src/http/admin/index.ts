@@ -18,7 +18,7 @@ export interface AdminOptions {
   /** The operator's bearer token (ADMIN_TOKEN). */
   token: string;
   rooms: Pick<RoomManager, 'rooms' | 'get' | 'bans'>;
-  pool: Pick<WorkerPool, 'workers'>;
+  pool: Pick<WorkerPool, 'workers' | 'budgetUsed'>;
   tokens: Pick<TokenService, 'mint' | 'verify'>;
   /** Base URL people open, for the links of minted tokens; defaults to the request's own origin. */
   publicUrl?: TokenRoutesOptions['publicUrl'];

@@ -14,7 +14,7 @@ import { errors, route } from './schemas.js';
 export const WORKER_ANSWER_TIMEOUT_MS = 1000;
 
 export interface WorkerRoutesOptions {
-  pool: Pick<WorkerPool, 'workers'>;
+  pool: Pick<WorkerPool, 'workers' | 'budgetUsed'>;
   /**
    * The mediasoup-worker binary the pool runs; called per request. Defaults to
    * `describeWorkerBinary()` (media/workerBinary.ts: mediasoup's binary and its origin record).
@@ -39,6 +39,9 @@ const workerStats = {
     routers: { type: 'integer' },
     transports: { type: 'integer', description: 'WebRTC transports' },
     cpu: { type: 'number', description: 'Share of one core over the last sample (0..1+)' },
+    viewers: { type: 'integer', description: 'Receivers placed on the worker (viewers, broadcasters watching co-hosts, edge pipes), each reserving VIEWER_PACKET_RATE' },
+    packetBudget: { type: 'number', description: 'Share of WORKER_MAX_PACKET_RATE the placed receivers reserve (0..1; above 1 only through broadcasters placed past it)' },
+    busy: { type: 'boolean', description: 'The worker missed its last health sample while using its core (saturated, not wedged)' },
     resourceUsage: {
       type: 'object',
       nullable: true,
@@ -51,7 +54,7 @@ const workerStats = {
       required: ['ru_utime', 'ru_stime', 'ru_maxrss'],
     },
   },
-  required: ['index', 'pid', 'port', 'up', 'responding', 'consumers', 'routers', 'transports', 'cpu', 'resourceUsage'],
+  required: ['index', 'pid', 'port', 'up', 'responding', 'consumers', 'routers', 'transports', 'cpu', 'viewers', 'packetBudget', 'busy', 'resourceUsage'],
 } as const;
 
 const workerBinary = {
@@ -106,6 +109,9 @@ export const workerRoutes: FastifyPluginAsync<WorkerRoutesOptions> = async (app,
             routers: w.routers,
             transports: w.transports,
             cpu: w.cpu,
+            viewers: w.viewers,
+            packetBudget: pool.budgetUsed(w),
+            busy: w.busy,
             resourceUsage: ru && { ru_utime: ru.ru_utime, ru_stime: ru.ru_stime, ru_maxrss: ru.ru_maxrss },
           };
         }),

@@ -274,6 +274,9 @@ describe('admin routes against a live node (real workers, real sockets)', () => 
         routers: w.routers,
         transports: w.transports,
         cpu: expect.any(Number),
+        viewers: w.viewers,
+        packetBudget: node.pool.budgetUsed(w),
+        busy: false,
         resourceUsage: { ru_utime: expect.any(Number), ru_stime: expect.any(Number), ru_maxrss: expect.any(Number) },
       });
     }
@@ -281,6 +284,10 @@ describe('admin routes against a live node (real workers, real sockets)', () => 
     expect(w0.consumers).toBeGreaterThanOrEqual(1);
     expect(w0.transports).toBeGreaterThanOrEqual(2);
     expect(w0.resourceUsage.ru_maxrss).toBeGreaterThan(1024);
+    // The viewer's placement (and the broadcaster's, if it watches) reserves its packet rate.
+    const placed = res.body.workers.reduce((n, w) => n + (w.viewers as number), 0);
+    expect(placed).toBeGreaterThanOrEqual(1);
+    expect(res.body.workers.some((w) => (w.packetBudget as number) > 0)).toBe(true);
   });
 
   it('names the worker binary the pool runs, with an origin that matches the file', async () => {

@@ -74,9 +74,11 @@ function fakes() {
     routers: 1,
     transports: 2,
     cpu: 0.25,
+    viewers: 8 * index,
+    busy: false,
     worker: { getResourceUsage: vi.fn(async () => ({ ru_utime: 120, ru_stime: 30, ru_maxrss: 51200, ru_ixrss: 0 })) },
   });
-  const pool = { workers: [worker(0), worker(1)] };
+  const pool = { workers: [worker(0), worker(1)], budgetUsed: (w: { viewers: number }) => (w.viewers * 400) / 32000 };
   const mintSpy = vi.spyOn(tokens, 'mint');
   return { room, rooms, banList, pool, host, vera, mintSpy };
 }
@@ -402,8 +404,8 @@ describe('admin routes: behaviour', () => {
     expect(res.json()).toEqual({
       binary,
       workers: [
-        { index: 0, pid: 1000, port: 40000, up: true, consumers: 0, routers: 1, transports: 2, cpu: 0.25, responding: true, resourceUsage: { ru_utime: 120, ru_stime: 30, ru_maxrss: 51200 } },
-        { index: 1, pid: 1001, port: 40001, up: false, consumers: 5, routers: 1, transports: 2, cpu: 0.25, responding: false, resourceUsage: null },
+        { index: 0, pid: 1000, port: 40000, up: true, consumers: 0, routers: 1, transports: 2, cpu: 0.25, viewers: 0, packetBudget: 0, busy: false, responding: true, resourceUsage: { ru_utime: 120, ru_stime: 30, ru_maxrss: 51200 } },
+        { index: 1, pid: 1001, port: 40001, up: false, consumers: 5, routers: 1, transports: 2, cpu: 0.25, viewers: 8, packetBudget: 0.1, busy: false, responding: false, resourceUsage: null },
       ],
     });
   });
