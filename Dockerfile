@@ -23,7 +23,7 @@ FROM node:20-bookworm-slim
 ENV DEBIAN_FRONTEND=noninteractive NODE_ENV=production
 # Shared libraries of a worker built against Debian (harmless for a prebuilt one).
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libssl3 libuv1 libsrtp2-1 libusrsctp2 libabsl20220623 \
+      libssl3 libuv1 libusrsctp2 libabsl20220623 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./

@@ -33,7 +33,8 @@ node scripts/lib/runtime-check.mjs --prefix '[setup]'
 
 step "Debian packages (runtime)"
 # Runtime libraries of a source-built worker, and curl for the prebuilt download.
-ensure_packages ca-certificates curl libssl3 libuv1 libsrtp2-1 libusrsctp2 libabsl20220623
+# (libsrtp2 is linked into the worker statically: built from Debian's source on OpenSSL.)
+ensure_packages ca-certificates curl libssl3 libuv1 libusrsctp2 libabsl20220623
 if [ "$want_test" = 1 ]; then
   step "Debian packages (test tools)"
   # ffmpeg: RTP test sources; chromium: e2e; coturn: TURN tests; prometheus: promtool;

@@ -312,6 +312,11 @@ async function runRep(kind: 'fourcast' | 'bare', rep: number): Promise<Window[]>
 }
 
 interface Overload {
+  /** The node's admission settings: WORKER_MAX_PACKET_RATE, VIEWER_PACKET_RATE, WORKER_CPU_HEADROOM, and the receivers they allow a worker. */
+  limits: { maxPacketRate: number; viewerPacketRate: number; cpuHeadroom: number; viewersPerWorker: number };
+  /** The worker ever missed a health sample while busy (saturated), and whether the node killed it. */
+  workerBusySeen: boolean;
+  workerReplaced: boolean;
   tried: number;
   admitted: number;
   refused: number;
@@ -323,9 +328,10 @@ interface Overload {
 }
 
 /**
- * Past capacity, the capacity is enforced: with the default WORKER_CPU_HEADROOM the node
- * refuses new viewers with `server-busy` once the worker's core is busy, and the admitted
- * ones keep every packet.
+ * Past capacity, the capacity is enforced: with the node's default admission settings
+ * (WORKER_MAX_PACKET_RATE, VIEWER_PACKET_RATE, WORKER_CPU_HEADROOM) it refuses new viewers
+ * with `server-busy` once the worker's packet budget is spent, the admitted ones keep every
+ * packet, and the worker keeps answering.
  */
 async function runOverload(): Promise<Overload> {
   const target = await fourcastTarget('default');
@@ -349,6 +355,9 @@ async function runOverload(): Promise<Overload> {
       await sleep(1000); // one CPU sample per two seconds: a ramp, not a burst
     }
     const answers: number[] = [];
+    const firstPid = target.workerPid;
+    let workerBusySeen = false;
+    const busyWatch = setInterval(() => (workerBusySeen ||= target.node.pool.workers[0]!.busy), 200);
     const probe = setInterval(() => {
       const t = performance.now();
       // A worker that died (the node replaces one that stops answering) answers nothing: not a crash of the bench.
@@ -359,9 +368,13 @@ async function runOverload(): Promise<Overload> {
     }, 500);
     const window = await measure(target, sink, admitted, 0);
     clearInterval(probe);
+    clearInterval(busyWatch);
+    const pool = target.node.pool;
+    const limits = { maxPacketRate: pool.maxPacketRate, viewerPacketRate: pool.viewerPacketRate, cpuHeadroom: pool.cpuHeadroom, viewersPerWorker: pool.viewersPerWorker };
+    const workerReplaced = pool.workers[0]!.pid !== firstPid;
     const refused = OVERLOAD - admitted;
     console.log(`overload: ${OVERLOAD} tried, ${admitted} admitted, ${refused} refused ${JSON.stringify(codes)}; worker answered within ${Math.round(Math.max(...answers))} ms`);
-    return { tried: OVERLOAD, admitted, refused, codes, window, workerAnswerMsMax: Math.max(...answers) };
+    return { limits, workerBusySeen, workerReplaced, tried: OVERLOAD, admitted, refused, codes, window, workerAnswerMsMax: Math.max(...answers) };
   } finally {
     for (const p of sources) p.kill('SIGTERM');
     await sink.stop();
@@ -459,9 +472,9 @@ async function main(): Promise<void> {
     '',
     ...(overload
       ? [
-          '## Past capacity (Fourcast, default WORKER_CPU_HEADROOM 0.85)',
+          `## Past capacity (Fourcast, default admission: WORKER_MAX_PACKET_RATE ${f0(overload.limits.maxPacketRate)}, VIEWER_PACKET_RATE ${overload.limits.viewerPacketRate}, WORKER_CPU_HEADROOM ${overload.limits.cpuHeadroom})`,
           '',
-          `${overload.tried} viewers tried to join, 10 a second: ${overload.admitted} admitted, ${overload.refused} refused (${Object.entries(overload.codes).map(([c, n]) => `${n} × ${c}`).join(', ') || 'none'}). The admitted ones over ${WINDOW_S} s: ${(overload.window.receivedRatio * 100).toFixed(1)} % received, ${overload.window.lost} lost, worker ${overload.window.workerCores.toFixed(3)} cores; the worker answered requests within ${Math.round(overload.workerAnswerMsMax)} ms (every 0.5 s). ${overload.window.pass ? 'Passed.' : 'FAILED.'}`,
+          `${overload.tried} viewers tried to join, 10 a second, where the budget allows ${overload.limits.viewersPerWorker} receivers on the one worker: ${overload.admitted} admitted, ${overload.refused} refused (${Object.entries(overload.codes).map(([c, n]) => `${n} × ${c}`).join(', ') || 'none'}). The admitted ones over ${WINDOW_S} s: ${(overload.window.receivedRatio * 100).toFixed(1)} % received, ${overload.window.lost} lost, worker ${overload.window.workerCores.toFixed(3)} cores; the worker answered requests within ${Math.round(overload.workerAnswerMsMax)} ms (every 0.5 s), ${overload.workerBusySeen ? 'was seen busy (a missed health sample while saturated)' : 'never missed a health sample'}, and ${overload.workerReplaced ? 'WAS KILLED AND REPLACED' : 'was never replaced'}. ${overload.window.pass && !overload.workerReplaced ? 'Passed.' : 'FAILED.'}`,
           '',
         ]
       : []),

@@ -3,7 +3,9 @@
 # installs it where mediasoup looks for it. Order:
 #   1. cache: a prebuilt entry, then a source-built entry
 #   2. upstream's prebuilt download (needs GitHub)
-#   3. source build against Debian libraries via shim subprojects
+#   3. source build against Debian libraries via shim subprojects, with libsrtp2 rebuilt
+#      from Debian's source package against OpenSSL (Debian's own binary package uses NSS,
+#      which recreates a cipher context for every packet: see docs/performance.md)
 # FOURCAST_WORKER_FROM_SOURCE=1 skips prebuilt binaries altogether (cached or downloaded).
 #
 # The cache lives outside the clone and is keyed by origin:
@@ -44,10 +46,15 @@ from_source="${FOURCAST_WORKER_FROM_SOURCE:-0}"
 
 # What shapes a source build: the shims, the meson options and the source fix.
 # They form its cache key, so changing any of them rebuilds (log-only edits do not).
+# liburing stays off: with it (through a shim for Debian's liburing 2.3) the worker spent the
+# same CPU per forwarded packet here (bench/results/worker-ab-uring-*.md: 1.00–1.15× of
+# without), and one of its windows lost packets.
 meson_opts=(--buildtype release -Db_ndebug=true -Dms_disable_liburing=true --wrap-mode=nodownload)
 ktls_from='(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1'
 ktls_to='(operationType \& BIO_CB_RETURN) ? static_cast<long>(ret) : 1'
-recipe=$( { (cd "$here/shims" && find . -type f | LC_ALL=C sort | xargs sha256sum); echo "${meson_opts[*]}" "$ktls_to"; } \
+# libsrtp2 from Debian's source package (`apt-get source`), static, on OpenSSL.
+srtp_opts=(--buildtype release -Db_ndebug=true -Ddefault_library=static -Dcrypto-library=openssl -Dcrypto-library-kdf=disabled -Dtests=disabled -Dpcap-tests=disabled -Ddoc=disabled)
+recipe=$( { (cd "$here/shims" && find . -type f | LC_ALL=C sort | xargs sha256sum); echo "${meson_opts[*]}" "$ktls_to" "${srtp_opts[*]}"; } \
   | sha256sum | cut -c1-16)
 source_key="${version}-${os_id}-${arch}-nouring-${recipe}"
 # A prebuilt binary is upstream's file for this version, platform, arch and kernel major
@@ -192,9 +199,10 @@ build_from_source() {
   [ -f "$ms_dir/worker/meson.build" ] || die "node_modules/mediasoup/worker has no sources to build (the npm package ships them): reinstall with 'npm ci'."
   # shellcheck source=../lib/packages.sh
   . "$root/scripts/lib/packages.sh"
-  ensure_packages build-essential pkgconf ninja-build python3 libssl-dev libuv1-dev libsrtp2-dev \
+  ensure_packages build-essential pkgconf ninja-build python3 libssl-dev libuv1-dev dpkg-dev \
     libusrsctp-dev libabsl-dev libflatbuffers-dev flatbuffers-compiler \
     || die "build packages are missing (see above)."
+  ensure_deb_src || die "libsrtp2 is built from Debian's source package: a deb-src entry for bookworm is needed (see above)."
   ensure_packages --backports meson || die "meson >= 1.1 from bookworm-backports is missing (see above)."
   for tool in meson ninja pkg-config flatc c++; do
     command -v "$tool" >/dev/null || die "'$tool' not found: run scripts/setup.sh as root to install the build packages."
@@ -228,10 +236,14 @@ build_from_source() {
   grep -q '(operationType & BIO_CB_RETURN) ? static_cast<long>(ret) : 1' "$dtls" \
     || die "the DTLS KTLS fix did not apply to $dtls: check the line in this mediasoup version."
 
-  step "meson setup (log: $work/build.log)"
   local jobs="${FOURCAST_BUILD_JOBS:-$(nproc)}"
+  build_srtp "$work" "$jobs"
+
+  step "meson setup (log: $work/build.log)"
   (
     cd "$w"
+    # The libsrtp2 shim's dependency('libsrtp2') finds the OpenSSL build first.
+    export PKG_CONFIG_PATH="$work/srtp/lib/pkgconfig"
     meson setup out/Release "${meson_opts[@]}"
     # Generated FBS headers first: mediasoup's targets do not all depend on them.
     meson compile -C out/Release -j "$jobs" flatbuffers-generator
@@ -240,8 +252,25 @@ build_from_source() {
   local bin="$w/out/Release/mediasoup-worker"
   works "$bin" || die "built worker does not run on this host (expected exit code 41 without MEDIASOUP_VERSION)."
   strip "$bin" 2>/dev/null || true
-  store source "$source_key" "$bin" "$recipe"
+  store source "$source_key" "$bin" "$recipe; libsrtp2 $srtp_version (Debian source) on OpenSSL"
   rm -f "$dir/build-failed.log"
+}
+
+# build_srtp WORK JOBS: Debian's libsrtp2 source (its patches applied by dpkg-source), built
+# as a static library on OpenSSL into WORK/srtp. Sets srtp_version (the Debian version).
+build_srtp() {
+  local work="$1" jobs="$2" dsc
+  step "libsrtp2 from Debian's source package, on OpenSSL (log: $work/srtp.log)"
+  (
+    cd "$work"
+    apt-get source --download-only libsrtp2
+    dsc=$(ls libsrtp2_*.dsc | head -n 1)
+    dpkg-source -x "$dsc" srtp-src
+    meson setup srtp-build srtp-src --prefix "$work/srtp" --libdir lib "${srtp_opts[@]}"
+    ninja -C srtp-build -j "$jobs" install
+  ) >"$work/srtp.log" 2>&1 || { tail -n 30 "$work/srtp.log" >&2; die "libsrtp2 source build failed (log above)."; }
+  srtp_version=$(ls "$work"/libsrtp2_*.dsc | head -n 1 | sed 's/.*libsrtp2_\(.*\)\.dsc$/\1/')
+  [ -f "$work/srtp/lib/libsrtp2.a" ] || die "libsrtp2 source build left no libsrtp2.a"
 }
 
 started=$(date +%s)

@@ -481,7 +481,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       isolated = st !== undefined && st.session === worker.pid && st.blocksStopSignals;
       if (!isolated) log.warn({ worker: index, pid: worker.pid, status: st }, 'mediasoup worker is not isolated from signals sent to the whole service');
     }
-    log.info({ worker: index, pid: worker.pid, port, isolated }, 'mediasoup worker ready');
+    // Whether this worker batches its sends through io_uring (compiled in, and the kernel allows it).
+    const ioUring = await worker.dump().then(
+      (d) => d.liburing !== undefined,
+      () => undefined,
+    );
+    log.info({ worker: index, pid: worker.pid, port, isolated, ioUring }, 'mediasoup worker ready');
     return mw;
   }
 

@@ -1,4 +1,4 @@
-// Bridges mediasoup 3.15's libsrtp 3.0-alpha API onto Debian's libsrtp 2.5.
+// Bridges mediasoup 3.15's libsrtp 3.0-alpha API onto libsrtp 2.5 (Debian's source, built on OpenSSL).
 #pragma once
 #include <srtp2/srtp.h>
 #ifdef __cplusplus
