@@ -389,6 +389,13 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
+  const from = process.env.BENCH_VIEWERS_RENDER;
+  if (from) {
+    const raw = JSON.parse(fs.readFileSync(from, 'utf8')) as Meta & { windows: Window[]; overload?: Overload };
+    const { report, md } = render(raw, raw.windows, raw.overload);
+    writeReport(OUT, report, md);
+    return;
+  }
   pin(process.pid, OTHER_CPU);
   // Chromium's own capabilities, from a real viewer page of a Fourcast node.
   {
@@ -406,6 +413,35 @@ async function main(): Promise<void> {
   for (let rep = 1; rep <= REPS; rep++) for (const t of TARGETS) windows.push(...(await runRep(t, rep)));
   const overload = OVERLOAD > 0 ? await runOverload() : undefined;
 
+  const worker = await describeWorkerBinary().catch(() => undefined);
+  const meta: Meta = {
+    date: new Date().toISOString(),
+    machine: { cores: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+    chromium: (main as { chromium?: string }).chromium,
+    worker: worker ? formatWorkerBinary(worker) : 'unknown',
+    settings: { steps: STEPS, windowSeconds: WINDOW_S, settleSeconds: SETTLE_S, reps: REPS, targets: TARGETS, broadcasters: BROADCASTERS, video: `${VIDEO.source} ${VIDEO.encode.join(' ')}`, audio: `${AUDIO.source} ${AUDIO.encode.join(' ')}`, pinned: os.cpus().length >= 2 ? `worker on CPU ${WORKER_CPU}, the rest on CPU ${OTHER_CPU}` : 'no' },
+    rtpCapabilities: caps,
+  };
+  const { report, md } = render(meta, windows, overload);
+  writeReport(OUT, report, md);
+}
+
+interface Meta {
+  date: string;
+  machine: { cores: number; cpuModel: string; node: string };
+  chromium: string | undefined;
+  worker: string;
+  settings: { steps: number[]; windowSeconds: number; settleSeconds: number; reps: number; targets?: ('fourcast' | 'bare')[]; broadcasters: number; video: string; audio: string; pinned: string };
+  rtpCapabilities: ms.RtpCapabilities | undefined;
+}
+
+/**
+ * The report, from the raw windows alone: a run's own, or a committed JSON's
+ * (BENCH_VIEWERS_RENDER=<file>: the tables the docs quote are regenerated from it).
+ */
+function render(meta: Meta, windows: Window[], overload: Overload | undefined): { report: unknown; md: string } {
+  const { steps: STEPS, reps: REPS, windowSeconds: WINDOW_S, settleSeconds: SETTLE_S } = meta.settings;
+  const TARGETS = meta.settings.targets ?? [...new Set(windows.map((w) => w.target))];
   const summary = (REPS > 0 ? TARGETS : []).flatMap((t) =>
     STEPS.map((viewers) => {
       const ws = windows.filter((w) => w.target === t && w.viewers === viewers);
@@ -431,16 +467,17 @@ async function main(): Promise<void> {
   const ratios = STEPS.map((viewers) => {
     const f = summary.find((s) => s.target === 'fourcast' && s.viewers === viewers);
     const b = summary.find((s) => s.target === 'bare' && s.viewers === viewers);
-    return { viewers, fourcastOverBare: f && b ? f.ppsPerCore.median / b.ppsPerCore.median : Number.NaN };
+    // Each repetition runs Fourcast's steps, then bare's, minutes apart: a ratio per repetition
+    // cancels the machine's slow drift (CPU steal on a shared VM) that medians of each alone keep.
+    const perRep = [...new Set(windows.map((w) => w.rep))].flatMap((rep) => {
+      const fw = windows.find((w) => w.target === 'fourcast' && w.rep === rep && w.viewers === viewers);
+      const bw = windows.find((w) => w.target === 'bare' && w.rep === rep && w.viewers === viewers);
+      return fw && bw ? [fw.ppsPerCore / bw.ppsPerCore] : [];
+    });
+    return { viewers, fourcastOverBare: f && b ? f.ppsPerCore.median / b.ppsPerCore.median : Number.NaN, perRep, perRepMedian: perRep.length ? median(perRep) : Number.NaN };
   });
-  const worker = await describeWorkerBinary().catch(() => undefined);
   const report = {
-    date: new Date().toISOString(),
-    machine: { cores: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
-    chromium: (main as { chromium?: string }).chromium,
-    worker: worker ? formatWorkerBinary(worker) : 'unknown',
-    settings: { steps: STEPS, windowSeconds: WINDOW_S, settleSeconds: SETTLE_S, reps: REPS, broadcasters: BROADCASTERS, video: `${VIDEO.source} ${VIDEO.encode.join(' ')}`, audio: `${AUDIO.source} ${AUDIO.encode.join(' ')}`, pinned: os.cpus().length >= 2 ? `worker on CPU ${WORKER_CPU}, the rest on CPU ${OTHER_CPU}` : 'no' },
-    rtpCapabilities: caps,
+    ...meta,
     windows,
     summary,
     marginal,
@@ -452,7 +489,7 @@ async function main(): Promise<void> {
   const md = [
     `# Browser-shaped viewers per worker core (${report.date})`,
     '',
-    `${report.machine.cores} cores, ${report.machine.cpuModel}; ${report.settings.pinned}. Worker: ${report.worker}. Receivers: pion/webrtc with Chromium ${report.chromium}'s RTP capabilities, DTLS-SRTP AEAD_AES_256_GCM, NACK/RTX, transport-cc feedback. Stage: ${BROADCASTERS} broadcasters × (VP8 ${report.settings.video}; Opus ${report.settings.audio}). ${WINDOW_S} s windows after ${SETTLE_S} s settling, ${REPS} repetitions, median (min–max). A window passes at 0 packets lost after NACK/RTX and ≥ 99 % of the producers' ingest × viewers received.`,
+    `${report.machine.cores} cores, ${report.machine.cpuModel}; ${report.settings.pinned}. Worker: ${report.worker}. Receivers: pion/webrtc with Chromium ${report.chromium}'s RTP capabilities, DTLS-SRTP AEAD_AES_256_GCM, NACK/RTX, transport-cc feedback. Stage: ${report.settings.broadcasters} broadcasters × (VP8 ${report.settings.video}; Opus ${report.settings.audio}). ${WINDOW_S} s windows after ${SETTLE_S} s settling, ${REPS} repetitions, median (min–max). A window passes at 0 packets lost after NACK/RTX and ≥ 99 % of the producers' ingest × viewers received.`,
     '',
     '| target | viewers | passed | received | lost | worker CPU (cores) | receivers CPU (cores) | µs per packet | pkt/s per core | full-stage viewers per core |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -466,9 +503,9 @@ async function main(): Promise<void> {
     '|---|---|---:|---:|---:|',
     ...marginal.map((m) => `| ${m.target} | ${m.from} → ${m.to} | ${Number.isFinite(m.usPerPacket) ? `${m.usPerPacket.toFixed(2)} (${m.min.toFixed(2)}–${m.max.toFixed(2)})` : 'n/a'} | ${Number.isFinite(m.ppsPerCore) ? f0(m.ppsPerCore) : 'n/a'} | ${Number.isFinite(m.viewersPerCore) ? f0(m.viewersPerCore) : 'n/a'} |`),
     '',
-    '| viewers | Fourcast ÷ bare (pkt/s per core, medians) |',
-    '|---:|---:|',
-    ...ratios.map((r) => `| ${r.viewers} | ${Number.isFinite(r.fourcastOverBare) ? r.fourcastOverBare.toFixed(2) : 'n/a'} |`),
+    '| viewers | Fourcast ÷ bare (pkt/s per core): ratio of the medians | per repetition | median of those |',
+    '|---:|---:|---|---:|',
+    ...ratios.map((r) => `| ${r.viewers} | ${Number.isFinite(r.fourcastOverBare) ? r.fourcastOverBare.toFixed(2) : 'n/a'} | ${r.perRep.map((x) => x.toFixed(2)).join(', ') || 'n/a'} | ${Number.isFinite(r.perRepMedian) ? r.perRepMedian.toFixed(2) : 'n/a'} |`),
     '',
     ...(overload
       ? [
@@ -479,7 +516,7 @@ async function main(): Promise<void> {
         ]
       : []),
   ].join('\n');
-  writeReport(OUT, report, md);
+  return { report, md };
 }
 
 main().catch((err: unknown) => {
