@@ -222,9 +222,10 @@ function profile(target: Target): Promise<void> {
 async function measure(target: Target, sink: WebrtcSink, viewers: number, rep: number): Promise<Window> {
   await sleep(SETTLE_S * 1000);
   const totals = (s: SinkStats) => ({
-    packets: sum(s.streams.map((x) => x.packets)),
+    packets: sum(s.streams.map((x) => x.packets)) + s.probation,
     unique: sum(s.streams.map((x) => x.unique)),
-    padding: sum(s.streams.map((x) => x.padding)),
+    // Padding-only packets on media streams, and mediasoup's bandwidth probation packets.
+    padding: sum(s.streams.map((x) => x.padding)) + s.probation,
     duplicates: sum(s.streams.map((x) => x.duplicates)),
     lost: sum(s.streams.map((x) => x.lost)),
     recovered: sum(s.streams.map((x) => x.recovered)),

@@ -289,7 +289,7 @@ export class AdminClient {
     return JSON.parse(text) as T;
   }
 
-  startIngest(room: string, spec: { kind: 'video' | 'audio'; name: string; payloadType: number; ssrc: number; codec: 'VP8' | 'H264' | 'opus' }): Promise<IngestReply> {
+  startIngest(room: string, spec: { kind: 'video' | 'audio'; name: string; payloadType: number; ssrc: number; simulcastSsrcs?: number[]; codec: 'VP8' | 'H264' | 'opus' }): Promise<IngestReply> {
     return this.call('POST', `/admin/rooms/${encodeURIComponent(room)}/ingest`, spec);
   }
 

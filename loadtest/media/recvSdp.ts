@@ -2,10 +2,20 @@ import type { types as ms } from 'mediasoup';
 
 /**
  * The SDP offer a browser's receive transport gets from mediasoup-client: one m-section per
- * consumer on one BUNDLE, mediasoup as the ICE-lite, DTLS `actpass` side. Built from the
- * transport's ICE/DTLS parameters and the consumers' RTP parameters as the server returns
- * them, so a plain WebRTC stack (loadtest/media/webrtcsink) can receive them like Chromium.
+ * consumer on one BUNDLE, mediasoup as the ICE-lite, DTLS `actpass` side, plus the "probator"
+ * m-section mediasoup-client adds with the first video consumer. Built from the transport's
+ * ICE/DTLS parameters and the consumers' RTP parameters as the server returns them, so a plain
+ * WebRTC stack (loadtest/media/webrtcsink) can receive them like Chromium.
  */
+
+/**
+ * mediasoup probes for bandwidth with padding packets on this SSRC (payload type 127). A
+ * receiver that does not know the stream drops them before its transport-cc feedback sees
+ * them, so mediasoup's estimate never grows past its start and simulcast consumers stay on
+ * low layers; mediasoup-client declares it for that reason, and so does this offer.
+ */
+export const PROBATOR_SSRC = 1234;
+const PROBATOR_PT = 127;
 export interface RecvTransportParams {
   iceParameters: ms.IceParameters;
   iceCandidates: ms.IceCandidate[];
@@ -18,10 +28,30 @@ export interface RecvConsumer {
 }
 
 export function recvOffer(transport: RecvTransportParams, consumers: RecvConsumer[]): string {
+  const video = consumers.find((c) => c.kind === 'video');
+  if (video) {
+    // mediasoup-client's probator: the first video consumer's first codec and header extensions, on payload type 127.
+    const codec = video.rtpParameters.codecs[0]!;
+    consumers = [
+      ...consumers,
+      {
+        kind: 'video',
+        rtpParameters: {
+          mid: 'probator',
+          codecs: [{ ...codec, payloadType: PROBATOR_PT, rtcpFeedback: [] }],
+          headerExtensions: video.rtpParameters.headerExtensions ?? [],
+          encodings: [{ ssrc: PROBATOR_SSRC }],
+          rtcp: { cname: 'probator' },
+        },
+      },
+    ];
+  }
+  const mids = consumers.map((c, i) => c.rtpParameters.mid === 'probator' ? 'probator' : String(i));
   const fp = transport.dtlsParameters.fingerprints.find((f) => f.algorithm === 'sha-256') ?? transport.dtlsParameters.fingerprints[0];
   if (!fp) throw new Error('the transport has no DTLS fingerprint');
-  const lines = ['v=0', 'o=- 10000 1 IN IP4 0.0.0.0', 's=-', 't=0 0', 'a=ice-lite', `a=fingerprint:${fp.algorithm} ${fp.value.toUpperCase()}`, 'a=msid-semantic: WMS *', `a=group:BUNDLE ${consumers.map((_, i) => i).join(' ')}`];
-  consumers.forEach((c, mid) => {
+  const lines = ['v=0', 'o=- 10000 1 IN IP4 0.0.0.0', 's=-', 't=0 0', 'a=ice-lite', `a=fingerprint:${fp.algorithm} ${fp.value.toUpperCase()}`, 'a=msid-semantic: WMS *', `a=group:BUNDLE ${mids.join(' ')}`];
+  consumers.forEach((c, i) => {
+    const mid = mids[i]!;
     const p = c.rtpParameters;
     const pts = p.codecs.map((x) => x.payloadType);
     lines.push(`m=${c.kind} 7 UDP/TLS/RTP/SAVPF ${pts.join(' ')}`, 'c=IN IP4 127.0.0.1', `a=mid:${mid}`, 'a=sendonly');

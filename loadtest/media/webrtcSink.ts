@@ -52,6 +52,8 @@ export interface SinkStats {
   at: number;
   connected: number;
   streams: SinkStream[];
+  /** mediasoup's bandwidth probation packets (its probator SSRC), all receivers together. */
+  probation: number;
 }
 
 type Reply = { op: string; id?: string; sdp?: string; error?: string; state?: string } & Partial<SinkStats>;

@@ -31,7 +31,10 @@ export interface IngestSpec {
   /** Display name of the ingest publisher; ingests with the same name share one stage slot (camera + mic). */
   name: string;
   payloadType: number;
+  /** SSRC of the stream (of a simulcast ingest: its lowest layer). */
   ssrc: number;
+  /** A simulcast video ingest: the SSRCs of its higher layers, in order (each the next spatial layer). */
+  simulcastSsrcs?: number[];
   codec: IngestCodec;
 }
 
@@ -153,6 +156,9 @@ export class MediaProbes {
   async startIngest(roomId: string, spec: IngestSpec): Promise<IngestInfo> {
     const codec = CODECS[spec.codec];
     if (codec.kind !== spec.kind) throw new ProtocolError('bad-request', `codec ${spec.codec} is ${codec.kind}, not ${spec.kind}`);
+    const ssrcs = [spec.ssrc, ...(spec.simulcastSsrcs ?? [])];
+    if (ssrcs.length > 1 && spec.kind !== 'video') throw new ProtocolError('bad-request', 'simulcastSsrcs: only a video ingest has simulcast layers');
+    if (new Set(ssrcs).size !== ssrcs.length) throw new ProtocolError('bad-request', 'simulcastSsrcs: every layer needs its own SSRC, different from ssrc');
     const parsedName = displayName.safeParse(spec.name);
     if (!parsedName.success) throw new ProtocolError('bad-request', parsedName.error.issues[0]?.message ?? 'invalid name');
     const name = parsedName.data;
@@ -198,7 +204,8 @@ export class MediaProbes {
         source,
         rtpParameters: {
           codecs: [{ mimeType: codec.mimeType, payloadType: spec.payloadType, clockRate: codec.clockRate, channels: codec.channels, parameters: codec.parameters }],
-          encodings: [{ ssrc: spec.ssrc }],
+          // One encoding per simulcast layer, lowest first (mediasoup's order of spatial layers).
+          encodings: ssrcs.map((ssrc) => ({ ssrc })),
           rtcp: { cname: `ingest-${ingestPeer.id.slice(0, 8)}`, reducedSize: false },
         },
       });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fourcast } from '../../src/server.js';
 import { AdminClient, BotSink, NativeSink, compareViewers, expectedStreams, type CreatedProbe, type IngestReply, type ProbeStatsReply } from '../../loadtest/media/bots.js';
 import { windowStats } from '../../loadtest/media/rtpStats.js';
+import { startRtpMux } from '../../loadtest/media/rtpMux.js';
 import { joinSignalingViewer, type SignalingViewer } from '../../loadtest/media/signalingViewer.js';
 import { startVp8Source, type RtpSource } from '../helpers/ffmpeg.js';
 import { waitFor } from '../helpers/rtp.js';
@@ -261,6 +262,38 @@ describe('admin media tools: RTP ingest and probe consumers', () => {
       expect((await admin.probeStats(room)).totals.probes).toBe(0);
     });
   });
+
+  it('a simulcast ingest: one producer with a layer per SSRC; a viewer asking for the middle layer gets it', async () => {
+    const room = 'simulcast-room';
+    expect((await raw('POST', `/admin/rooms/${room}/ingest`, { ...video('sc'), simulcastSsrcs: [1000 + 2] })).status).toBe(400); // same SSRC twice ('sc'.length)
+    expect((await raw('POST', `/admin/rooms/${room}/ingest`, { kind: 'audio', name: 'sc', payloadType: 100, ssrc: 5, simulcastSsrcs: [6], codec: 'opus' })).status).toBe(400);
+    const ssrcs = [3001, 3002, 3003];
+    const ingest = await admin.startIngest(room, { ...video('sc', ssrcs[0]), simulcastSsrcs: ssrcs.slice(1) });
+    // Three ffmpeg senders, joined into one source address for the comedia ingest.
+    const mux = await startRtpMux(3, [{ ip: ingest.ip, port: ingest.rtpPort }]);
+    const sources = ssrcs.map((ssrc, i) => startVp8Source({ rtpPort: mux.ports[i]!, rtcpPort: mux.discardPort, ssrc, kbps: 100 * 2 ** i }));
+    const viewer = await TestClient.connect(`${node.urls.ws}?room=${room}`);
+    try {
+      const joined = await viewer.request('join', {});
+      await viewer.request('createTransport', { direction: 'recv' });
+      await viewer.request('setRtpCapabilities', { rtpCapabilities: joined.routerRtpCapabilities as never });
+      const producer = node.rooms.get(room)!.stage.peers.flatMap((p) => [...p.producers.values()].map((x) => x.producer)).find((p) => p.id === ingest.producerId)!;
+      expect(producer.type).toBe('simulcast');
+      expect(producer.rtpParameters.encodings!.map((e) => e.ssrc)).toEqual(ssrcs);
+      // Every layer arrives on the one producer.
+      await waitFor(async () => ((await producer.getStats()) as { ssrc: number; packetCount: number }[]).filter((st) => ssrcs.includes(st.ssrc) && st.packetCount > 0).length === 3, 15_000, 'packets on all three layers');
+      const { consumerId } = await viewer.request('consume', { producerId: ingest.producerId });
+      expect(await viewer.request('setPreferredLayers', { consumerId, spatialLayer: 1 })).toEqual({});
+      const consumer = [...node.rooms.get(room)!.peers.values()].flatMap((p) => [...p.media.consumers.values()]).find((c) => c.id === consumerId)!;
+      expect(consumer.type).toBe('simulcast');
+      expect(consumer.preferredLayers?.spatialLayer).toBe(1);
+    } finally {
+      viewer.close();
+      for (const src of sources) await src.stop();
+      mux.close();
+      await admin.stopIngest(room, ingest.producerId).catch(() => undefined);
+    }
+  }, 30_000);
 
   it('documents the routes in a valid OpenAPI 3.0 document', async () => {
     const doc = (await (await fetch(new URL('/openapi.json', node.urls.http))).json()) as { paths: Record<string, Record<string, { security?: unknown }>> };

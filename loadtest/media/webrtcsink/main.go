@@ -27,6 +27,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -160,7 +161,14 @@ type sink struct {
 	peers   map[string]*webrtc.PeerConnection
 	state   map[string]webrtc.PeerConnectionState
 	streams []*stream
+	// Bandwidth probation packets mediasoup sent on its probator SSRC (padding, never media).
+	probation atomic.Uint64
 }
+
+// probatorSSRC is mediasoup's bandwidth probation stream, declared in the offer as
+// mediasoup-client does: its packets must be read (so transport-cc feedback covers them),
+// and count as padding, not as a media stream.
+const probatorSSRC = 1234
 
 func (k *sink) send(v any) {
 	k.outMu.Lock()
@@ -188,6 +196,18 @@ func (k *sink) offer(id, sdp string) {
 		k.send(map[string]any{"op": "state", "id": id, "state": s.String()})
 	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if uint32(t.SSRC()) == probatorSSRC {
+			go func() {
+				buf := make([]byte, 1500)
+				for {
+					if _, _, err := t.Read(buf); err != nil {
+						return
+					}
+					k.probation.Add(1)
+				}
+			}()
+			return
+		}
 		st := &stream{id: id, kind: t.Kind().String(), ssrc: uint32(t.SSRC()), missing: map[uint64]time.Time{}}
 		k.mu.Lock()
 		k.streams = append(k.streams, st)
@@ -250,7 +270,7 @@ func (k *sink) stats() {
 	for _, s := range streams {
 		out = append(out, s.stats(now, time.Second))
 	}
-	k.send(map[string]any{"op": "stats", "at": now.UnixMilli(), "connected": connected, "streams": out})
+	k.send(map[string]any{"op": "stats", "at": now.UnixMilli(), "connected": connected, "streams": out, "probation": k.probation.Load()})
 }
 
 var profiles = map[string]dtls.SRTPProtectionProfile{
