@@ -48,7 +48,7 @@ from_source="${FOURCAST_WORKER_FROM_SOURCE:-0}"
 # They form its cache key, so changing any of them rebuilds (log-only edits do not).
 # liburing stays off: with it (through a shim for Debian's liburing 2.3) the worker spent the
 # same CPU per forwarded packet here (bench/results/worker-ab-uring-*.md: 1.00–1.15× of
-# without), and one of its windows lost packets.
+# without), and every one of its windows lost packets.
 meson_opts=(--buildtype release -Db_ndebug=true -Dms_disable_liburing=true --wrap-mode=nodownload)
 ktls_from='(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1'
 ktls_to='(operationType \& BIO_CB_RETURN) ? static_cast<long>(ret) : 1'
@@ -263,7 +263,8 @@ build_srtp() {
   step "libsrtp2 from Debian's source package, on OpenSSL (log: $work/srtp.log)"
   (
     cd "$work"
-    apt-get source --download-only libsrtp2
+    # A deb-src entry that was there before this run may never have been fetched: update once.
+    apt-get source --download-only libsrtp2 || { apt-get update -qq && apt-get source --download-only libsrtp2; }
     dsc=$(ls libsrtp2_*.dsc | head -n 1)
     dpkg-source -x "$dsc" srtp-src
     meson setup srtp-build srtp-src --prefix "$work/srtp" --libdir lib "${srtp_opts[@]}"

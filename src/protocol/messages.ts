@@ -29,7 +29,7 @@ export const errorCodes = [
   'too-large',
   'media-unavailable', // a worker is being replaced; retry shortly
   'draining', // the node is shutting down
-  'server-busy', // every media worker is past its CPU headroom or not answering; retry in a minute
+  'server-busy', // every media worker has spent its packet budget, is past its CPU headroom or is not answering; retry in a minute
   'in-use', // this broadcaster link is already connected (another tab); join with takeOver to move it here
   'unavailable', // a cluster service (the shared chat in Redis) does not answer; retry shortly
   'internal',
