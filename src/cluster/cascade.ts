@@ -399,9 +399,12 @@ class RoomLink {
     return { ok: true, ip: t.localAddress ?? t.localIp, port: t.localPort, consumers };
   }
 
-  /** A pipe to a new edge, on the router the room's placement picks (counted there like a viewer until released). */
+  /**
+   * A pipe to a new edge, on the router the room's placement picks (counted there like a viewer
+   * until released; placed past the packet budget: it carries the edge's whole audience).
+   */
   private async openEdge(req: Extract<Rpc, { type: 'pipe' }>, released: number): Promise<Edge> {
-    const router = await this.room.media.placeViewer();
+    const router = await this.room.media.placeViewer({ priority: true });
     let transport: ms.PipeTransport | undefined;
     try {
       const { listenIp, announcedAddress } = this.cascade.opts;

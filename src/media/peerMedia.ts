@@ -324,7 +324,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     if (this.recvRouterRef && !this.recvRouterRef.closed) return Promise.resolve(this.recvRouterRef);
     // Concurrent recv transports share one placement, so the router's viewer count is taken once.
     this.recvPlacing ??= this.room
-      .placeViewer({ stage })
+      .placeViewer({ priority: stage })
       .then((rr) => {
         if (this.closedFlag) {
           this.room.release(rr);

@@ -159,17 +159,19 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
    *
    * Each placement reserves a full stage's packet rate on its worker; a worker whose budget
    * is spent takes no one new, and a node with none left refuses with `server-busy`.
-   * `stage`: a broadcaster watching its co-hosts (at most a stage's worth per room) is placed
-   * past the budget rather than refused, so a full node never keeps a show from going on.
+   * `priority`: placed past the budget rather than refused (the CPU headroom still holds). For
+   * a broadcaster watching its co-hosts (at most a stage's worth per room: a full node never
+   * keeps a show from going on) and an edge node's pipe (one per node of the cluster, carrying
+   * that node's whole audience, which a local viewer must not be able to shut out).
    */
-  async placeViewer({ stage = false }: { stage?: boolean } = {}): Promise<RoomRouter> {
+  async placeViewer({ priority = false }: { priority?: boolean } = {}): Promise<RoomRouter> {
     await this.origin();
     const pool = this.opts.pool;
     const cap = this.opts.maxViewersPerRouter;
     // The budget is checked again, synchronously with the reservation, after every await.
-    const fits = (rr: RoomRouter) => !rr.closed && (stage || pool.hasRoomFor(rr.worker));
+    const fits = (rr: RoomRouter) => !rr.closed && (priority || pool.hasRoomFor(rr.worker));
     // Workers past their CPU headroom or packet budget, or not answering, take no new viewers.
-    const workers = pool.byLoad({ overBudget: stage });
+    const workers = pool.byLoad({ overBudget: priority });
     if (workers.length === 0) throw pool.busy();
     for (const worker of workers) {
       const existing = this.routers.get(worker.index);

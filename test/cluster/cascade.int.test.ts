@@ -278,3 +278,55 @@ describe('edge pipes spread over the origin’s workers (real Redis, real RTP)',
     await poll(async () => routers().reduce((n, r) => n + r.edges, 0), (n) => n === 2, 10_000, 'both edges counted on the origin');
   }, 90_000);
 });
+
+describe('the origin’s packet budget and edge pipes (real Redis, real workers)', () => {
+  const ADMIN = 'admin-token-for-the-edge-budget-test';
+  const room = 'budget-edges';
+  let redis: TestRedis;
+  let source: RtpSource | undefined;
+  const nodes: Fourcast[] = [];
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const env = { REDIS_URL: redis.url, MEDIASOUP_WORKERS: '1', ADMIN_TOKEN: ADMIN };
+    // The origin's one worker has room for one receiver; the edges have plenty.
+    nodes.push(await startTestNode({ ...env, WORKER_MAX_PACKET_RATE: '400', VIEWER_PACKET_RATE: '400' }));
+    for (let i = 0; i < 2; i++) nodes.push(await startTestNode(env));
+  });
+  afterAll(async () => {
+    await source?.stop();
+    for (const c of clients) c.close();
+    for (const n of nodes) await n.close();
+    await redis?.stop();
+  });
+
+  it('edge pipes are placed past the budget (each carries a whole node’s audience); the origin’s own viewers are refused first', async () => {
+    const [a, b, c] = nodes as [Fourcast, Fourcast, Fourcast];
+    const admin = new AdminClient(a.urls.http, ADMIN);
+    const ingest = await admin.startIngest(room, { kind: 'video', name: 'Camera', payloadType: 101, ssrc: 0x1470, codec: 'VP8' });
+    source = startVp8Source({ rtpPort: ingest.rtpPort, rtcpPort: ingest.rtcpPort, ssrc: 0x1470, payloadType: 101 });
+    // A local viewer on the origin takes the only slot of its budget.
+    const local = await TestClient.connect(`${a.urls.ws}?room=${room}`);
+    clients.push(local);
+    await local.request('join', {});
+    await local.request('createTransport', { direction: 'recv' });
+    const worker = a.pool.workers[0]!;
+    expect(worker.viewers).toBe(1);
+    // Two edges still get their pipes, and their viewers the relayed stage.
+    for (const edge of [b, c]) {
+      const v = await TestClient.connect(`${edge.urls.ws}?room=${room}`);
+      clients.push(v);
+      await v.request('join', {});
+      await v.waitFor('newProducer', () => true, 15_000);
+    }
+    await poll(async () => a.rooms.get(room)!.media.describeRouters().reduce((n, r) => n + r.edges, 0), (n) => n === 2, 10_000, 'two edge pipes on the origin');
+    expect(worker.viewers).toBe(3);
+    expect(a.pool.budgetUsed(worker)).toBe(3);
+    // A second local viewer is refused: the budget is spent (by the viewer and, past it, the edges).
+    const late = await TestClient.connect(`${a.urls.ws}?room=${room}`);
+    clients.push(late);
+    await late.request('join', {});
+    await expect(late.request('createTransport', { direction: 'recv' })).rejects.toMatchObject({ code: 'server-busy' });
+  }, 60_000);
+});
