@@ -207,30 +207,35 @@ describe('media cascade between nodes (real Redis, real workers)', () => {
   });
 });
 
+/**
+ * An origin and two one-worker edges on a Redis of their own, for one describe block; the
+ * origin gets `originEnv` on top. `sources` and `clients` are stopped and closed after it.
+ */
+function threeNodes(admin: string, originEnv: Record<string, string>) {
+  const f = { nodes: [] as Fourcast[], clients: [] as TestClient[], sources: [] as RtpSource[], redis: undefined as TestRedis | undefined };
+  beforeAll(async () => {
+    const redis = (f.redis = await startRedis());
+    const env = { REDIS_URL: redis.url, MEDIASOUP_WORKERS: '1', ADMIN_TOKEN: admin };
+    f.nodes.push(await startTestNode({ ...env, ...originEnv }));
+    for (let i = 0; i < 2; i++) f.nodes.push(await startTestNode(env));
+  });
+  afterAll(async () => {
+    for (const src of f.sources) await src.stop();
+    for (const c of f.clients) c.close();
+    for (const n of f.nodes) await n.close();
+    await f.redis?.stop();
+  });
+  return f;
+}
+
 // One origin worker feeds a limited number of edge pipes (bench/results/cascade-*.md): the
 // origin places each edge like a viewer, on its least-loaded worker with room left, so a
 // room's edges spread over all its workers. Real VP8 from ffmpeg goes in through the RTP ingest.
 describe('edge pipes spread over the origin’s workers (real Redis, real RTP)', () => {
   const ADMIN = 'admin-token-for-the-edge-spread-test';
   const room = 'spread-1';
-  let redis: TestRedis;
-  let source: RtpSource | undefined;
-  const nodes: Fourcast[] = [];
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    // The origin: two workers, one receiver per router before the next worker takes over.
-    const env = (workers: number) => ({ REDIS_URL: redis.url, MEDIASOUP_WORKERS: String(workers), ADMIN_TOKEN: ADMIN });
-    nodes.push(await startTestNode({ ...env(2), ROUTER_MAX_VIEWERS: '1' }));
-    for (let i = 0; i < 2; i++) nodes.push(await startTestNode(env(1)));
-  });
-  afterAll(async () => {
-    await source?.stop();
-    for (const c of clients) c.close();
-    for (const n of nodes) await n.close();
-    await redis?.stop();
-  });
+  // The origin: two workers, one receiver per router before the next worker takes over.
+  const { nodes, clients, sources } = threeNodes(ADMIN, { MEDIASOUP_WORKERS: '2', ROUTER_MAX_VIEWERS: '1' });
 
   /** Packets the edge's relayed video producer has received from its pipe (mediasoup's counter). */
   const relayedPackets = async (edge: Fourcast) => {
@@ -248,7 +253,7 @@ describe('edge pipes spread over the origin’s workers (real Redis, real RTP)',
     const [a, b, c] = nodes as [Fourcast, Fourcast, Fourcast];
     const admin = new AdminClient(a.urls.http, ADMIN);
     const ingest = await admin.startIngest(room, { kind: 'video', name: 'Camera', payloadType: 101, ssrc: 0x2468, codec: 'VP8' });
-    source = startVp8Source({ rtpPort: ingest.rtpPort, rtcpPort: ingest.rtcpPort, ssrc: 0x2468, payloadType: 101 });
+    sources.push(startVp8Source({ rtpPort: ingest.rtpPort, rtcpPort: ingest.rtcpPort, ssrc: 0x2468, payloadType: 101 }));
     for (const edge of [b, c]) {
       const v = await TestClient.connect(`${edge.urls.ws}?room=${room}`);
       clients.push(v);
@@ -282,30 +287,14 @@ describe('edge pipes spread over the origin’s workers (real Redis, real RTP)',
 describe('the origin’s packet budget and edge pipes (real Redis, real workers)', () => {
   const ADMIN = 'admin-token-for-the-edge-budget-test';
   const room = 'budget-edges';
-  let redis: TestRedis;
-  let source: RtpSource | undefined;
-  const nodes: Fourcast[] = [];
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    const env = { REDIS_URL: redis.url, MEDIASOUP_WORKERS: '1', ADMIN_TOKEN: ADMIN };
-    // The origin's one worker has room for one receiver; the edges have plenty.
-    nodes.push(await startTestNode({ ...env, WORKER_MAX_PACKET_RATE: '400', VIEWER_PACKET_RATE: '400' }));
-    for (let i = 0; i < 2; i++) nodes.push(await startTestNode(env));
-  });
-  afterAll(async () => {
-    await source?.stop();
-    for (const c of clients) c.close();
-    for (const n of nodes) await n.close();
-    await redis?.stop();
-  });
+  // The origin's one worker has room for one receiver; the edges have plenty.
+  const { nodes, clients, sources } = threeNodes(ADMIN, { WORKER_MAX_PACKET_RATE: '400', VIEWER_PACKET_RATE: '400' });
 
   it('edge pipes are placed past the budget (each carries a whole node’s audience); the origin’s own viewers are refused first', async () => {
     const [a, b, c] = nodes as [Fourcast, Fourcast, Fourcast];
     const admin = new AdminClient(a.urls.http, ADMIN);
     const ingest = await admin.startIngest(room, { kind: 'video', name: 'Camera', payloadType: 101, ssrc: 0x1470, codec: 'VP8' });
-    source = startVp8Source({ rtpPort: ingest.rtpPort, rtcpPort: ingest.rtcpPort, ssrc: 0x1470, payloadType: 101 });
+    sources.push(startVp8Source({ rtpPort: ingest.rtpPort, rtcpPort: ingest.rtcpPort, ssrc: 0x1470, payloadType: 101 }));
     // A local viewer on the origin takes the only slot of its budget.
     const local = await TestClient.connect(`${a.urls.ws}?room=${room}`);
     clients.push(local);
