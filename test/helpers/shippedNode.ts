@@ -34,7 +34,10 @@ function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
  * `logFile`: the output is also appended there as it arrives (`npm start 2>&1 | tee FILE`).
  */
 export async function startShippedNode(opts: { env?: Record<string, string>; logFile?: string; httpPort?: number } = {}): Promise<ShippedNode> {
-  const [http, ws, rtc] = [opts.httpPort ?? (await freePortRange(1)), await freePortRange(1), await freePortRange(os.availableParallelism())];
+  // One range for every port of the node: separate picks could land on the same free port
+  // (a CI run once had the workers' RTC port equal to the HTTP port: EADDRINUSE at start).
+  const base = await freePortRange(2 + os.availableParallelism());
+  const [http, ws, rtc] = [opts.httpPort ?? base, base + 1, base + 2];
   const server: ChildProcess = spawn('npm', ['start'], {
     env: userEnv({ HTTP_PORT: String(http), WS_PORT: String(ws), RTC_PORT_BASE: String(rtc), ...opts.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
