@@ -11,6 +11,8 @@ import { startTestNode } from '../helpers/server.js';
 
 const ADMIN = 'browser-viewer-admin-token-0123456789';
 const ROOM = 'browser-shaped';
+// initialAvailableOutgoingBitrate of every WebRtcTransport (src/media/peerMedia.ts).
+const INITIAL_BITRATE = 1_000_000;
 
 // The bench's browser-shaped viewers are checked like a product: Chromium's own RTP
 // capabilities, Fourcast's real signaling, and a separate WebRTC stack (pion) that completes
@@ -53,21 +55,17 @@ describe('browser-shaped viewers (Chromium capabilities, pion receivers)', () =>
     expect(peers).toHaveLength(3);
     // Congestion control runs on receiver feedback, as with a browser: mediasoup's transport-cc
     // estimate leaves the value it started from only when transport-wide feedback arrives.
+    // Read from the transport's stats, not from 'bwe' trace events: those fire only when the
+    // estimate is recomputed, and one that settled before tracing was enabled (a loaded
+    // machine is slow to get here) never fires again.
     const transport = [...peers[0]!.media.transports.values()][0]!.transport;
-    type Bwe = { bweType: string; availableBitrate: number };
-    let initial: number | undefined;
-    const moved = new Promise<Bwe>((resolve) =>
-      transport.on('trace', (t) => {
-        if (t.type !== 'bwe') return;
-        const info = t.info as Bwe;
-        initial ??= info.availableBitrate;
-        if (info.availableBitrate !== initial) resolve(info);
-      }),
+    const bwe = await poll(
+      async () => (await transport.getStats())[0]!,
+      (s) => s.availableOutgoingBitrate !== undefined && s.availableOutgoingBitrate !== INITIAL_BITRATE,
+      20_000,
+      `a bandwidth estimate that moved from ${INITIAL_BITRATE} on transport-cc feedback`,
     );
-    await transport.enableTraceEvent(['bwe']);
-    const bwe = await Promise.race([moved, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
-    expect(bwe, `a bandwidth estimate that moved from ${initial} on transport-cc feedback`).toBeDefined();
-    expect(bwe!.bweType).toBe('transport-cc');
+    expect(bwe.availableOutgoingBitrate).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 3000));
     const later = await sink.stats();
     // mediasoup's bandwidth probes arrive on the probator stream the offer declares (as
