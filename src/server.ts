@@ -129,6 +129,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       chat: config.chat,
       ...(link ? { sharedChat: (room: string) => new ChatStream(link.redis, room, { history: config.chat.history }) } : {}),
       participantListMax: config.participantListMax,
+      invitations: { ...config.invitations, onOutcome: (o) => metrics.invitation(o) },
+      calls: { ...config.calls, onOutcome: (o) => metrics.call(o) },
       bans: new BanList(config.bans.durationMs),
       roomLimits: { total: config.limits.roomsTotal, perAddress: config.limits.roomsPerAddress },
       onRoomRefused: (limit) => metrics.limitRefused(limit === 'total' ? 'rooms-total' : 'rooms-per-address'),

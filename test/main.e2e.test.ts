@@ -68,7 +68,7 @@ describe('npm start, as shipped', () => {
     }
   });
 
-  it('a broadcaster goes live from the printed link, a viewer decodes frames, chat crosses both ways', async () => {
+  it('a broadcaster goes live from the printed link, a viewer decodes frames, chat crosses both ways, the viewer joins the stage when invited', async () => {
     const caster = await open(links.broadcast, 'broadcaster');
     await caster.waitForSelector('#go-live:not([disabled])', { timeout: 20_000 });
     expect(await caster.locator('#live-badge').isHidden()).toBe(true);
@@ -93,6 +93,16 @@ describe('npm start, as shipped', () => {
     await caster.fill('.chat-form input', 'hello from the stage');
     await caster.press('.chat-form input', 'Enter');
     await viewer.waitForSelector('.chat .msg:has-text("hello from the stage")', { timeout: 10_000 });
+
+    // The viewer raises a hand, the broadcaster invites, the viewer joins the stage with its microphone.
+    const guestId = await viewer.evaluate(() => (globalThis as any).fourcast.stage.info.peerId as string);
+    await viewer.click('#raise-hand');
+    await caster.click(`#host-invitations li.hand[data-peer="${guestId}"] button:has-text("Invite")`);
+    await viewer.click('#accept-invitation');
+    await viewer.waitForSelector('#guest-state:has-text("You are on stage")', { timeout: 20_000 });
+    await caster.waitForSelector(`figure.tile[data-peer="${guestId}"][data-state="audio-only"]`, { timeout: 20_000 });
+    await viewer.click('#leave-stage');
+    await caster.waitForSelector(`figure.tile[data-peer="${guestId}"]`, { state: 'detached', timeout: 10_000 });
     expect(errors).toEqual([]);
   });
 

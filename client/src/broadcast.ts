@@ -5,6 +5,8 @@ import { Stage } from './lib/stage';
 import { joinWhenServerAllows } from './lib/busy';
 import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
+import { HostInvitations } from './lib/invitations';
+import { CallPanel } from './lib/calls';
 import { $, banner, clearBanner, copyText, endedText, levelMeter, setStatus, statusFor, toast } from './lib/ui';
 
 /**
@@ -53,6 +55,10 @@ async function main(): Promise<void> {
     ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}),
   });
   const grid = new TileGrid($('#stage'), stage, 'You are the only broadcaster.');
+  // Raised hands and invitations to the stage; invite buttons in the participant list.
+  const requests = new HostInvitations($('#side'), b.signaling, chat);
+  stage.on('joined', (info) => requests.onJoined(info));
+  const call = new CallPanel(b.signaling, stage, { iceServers: b.iceServers, ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}) }, chat);
   const state = {
     live: false,
     phase: 'idle' as Phase,
@@ -399,7 +405,7 @@ async function main(): Promise<void> {
   b.signaling.onOpen = () => void join();
   if (b.routerRtpCapabilities) void stage.preload(b.routerRtpCapabilities).catch(() => undefined);
   // Exposed before the socket opens: tests (and a curious person's console) may look as soon as Go live is enabled.
-  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, state, grid, meter };
+  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, state, grid, meter, requests, call };
   b.signaling.connect();
 
   try {

@@ -4,6 +4,8 @@ import { Stage } from './lib/stage';
 import { joinWhenServerAllows } from './lib/busy';
 import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
+import { GuestSeat } from './lib/invitations';
+import { CallPanel } from './lib/calls';
 import { $, banner, endedText, setStatus, statusFor, toast } from './lib/ui';
 
 // Viewer page: up to four tiles, who is speaking, viewer count.
@@ -22,6 +24,9 @@ async function main(): Promise<void> {
     ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}),
   });
   const grid = new TileGrid($('#stage'), stage, 'Nobody is on stage yet. Stay tuned.');
+  // Joining the stage with consent: raise a hand, answer an invitation; the microphone is asked for only after yes.
+  const seat = new GuestSeat($('#side'), b.signaling, stage, b.params.get('quality') === 'low' ? 'low' : 'hd');
+  const call = new CallPanel(b.signaling, stage, { iceServers: b.iceServers, ...(b.iceTransportPolicy ? { iceTransportPolicy: b.iceTransportPolicy } : {}) }, chat);
   // Where join → first frame time goes (read by the first-frame benchmark).
   const marks: Record<string, number> = { booted: Math.round(performance.now() - t0) };
   b.signaling.onState((s) => s === 'open' && (marks.wsOpen ??= Math.round(performance.now() - t0)));
@@ -74,7 +79,7 @@ async function main(): Promise<void> {
     void b.signaling.request('reportFirstFrame', { milliseconds: ms }).catch(() => undefined);
   });
 
-  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, grid, firstFrameMs: null, marks };
+  (window as unknown as { fourcast: unknown }).fourcast = { stage, signaling: b.signaling, grid, seat, call, firstFrameMs: null, marks };
 }
 
 main().catch((err: unknown) => toast(`Fourcast could not start: ${err instanceof Error ? err.message : String(err)}`));

@@ -84,6 +84,10 @@ export interface Config {
   /** Print a broadcaster link (with its token) at start. */
   printLinks: boolean;
   participantListMax: number;
+  /** Joining the stage with consent (rooms/invitations.ts). */
+  invitations: { ttlMs: number; publishTimeoutMs: number };
+  /** Private calls (calls/). */
+  calls: { policy: 'everyone' | 'hosts' | 'off'; ringMs: number };
   wsMaxBufferBytes: number;
   wsRequestsPerSecond: number;
   defaultRoom: string;
@@ -277,6 +281,8 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
     bans: { durationMs: c.BAN_SECONDS * 1000 },
     printLinks: c.PRINT_LINKS === 'auto' ? c.NODE_ENV !== 'production' : c.PRINT_LINKS === 'true',
     participantListMax: c.PARTICIPANT_LIST_MAX,
+    invitations: { ttlMs: c.STAGE_INVITATION_SECONDS * 1000, publishTimeoutMs: c.STAGE_GUEST_PUBLISH_SECONDS * 1000 },
+    calls: { policy: c.CALLS, ringMs: c.CALL_RING_SECONDS * 1000 },
     wsMaxBufferBytes: c.WS_MAX_BUFFER_BYTES,
     wsRequestsPerSecond: c.WS_REQUESTS_PER_SECOND,
     defaultRoom: c.DEFAULT_ROOM,

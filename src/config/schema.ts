@@ -111,6 +111,13 @@ export const configSchema = z.object({
   BAN_SECONDS: positiveInt(365 * 86400).default(86400).describe('How long a ban (by a moderator or `/admin/.../ban`) lasts. Bans are kept per room, so they outlive the room closing; a single node forgets them when it restarts, a cluster (REDIS_URL) keeps them in Redis. They apply to the token and the client address (see TRUST_PROXY).'),
   PRINT_LINKS: z.enum(['auto', 'true', 'false']).default('auto').describe('Print a 12-hour broadcaster link (with its token) at start: `auto` = unless NODE_ENV is `production` (which prints how to mint one instead), `true` = always, `false` = never.'),
   PARTICIPANT_LIST_MAX: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(10000).default(50).describe('Rooms with at most this many people also push the participant list (larger rooms: the count only).'),
+  CALLS: z
+    .enum(['everyone', 'hosts', 'off'])
+    .default('everyone')
+    .describe('Private 1:1 calls between participants of a room (through the SFU, on a router of their own, invisible to the audience): `everyone` = any two participants, `hosts` = broadcasters and admins among themselves, `off` = none. A person is in at most one call.'),
+  CALL_RING_SECONDS: positiveInt(600).default(30).describe('An unanswered call ends (reason `no-answer`) after this many seconds.'),
+  STAGE_INVITATION_SECONDS: positiveInt(3600).default(60).describe('An invitation to the stage (from a broadcaster to a viewer) expires after this many seconds unanswered.'),
+  STAGE_GUEST_PUBLISH_SECONDS: positiveInt(600).default(30).describe('A viewer who accepted an invitation holds its stage slot this long to start its microphone (the browser asks for permission); without a producer by then it goes back to the audience.'),
   WS_REQUESTS_PER_SECOND: positiveInt(100000).default(50).describe('Protocol requests per second per connection (burst: 4×); excess requests get `rate-limited`.'),
   WS_MAX_BUFFER_BYTES: positiveInt(64 * 1024 * 1024).default(512 * 1024).describe('A client whose unsent WebSocket data exceeds this is dropped as too slow (close code 4008, counted in fourcast_ws_backpressure_drops_total).'),
   DEFAULT_ROOM: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, _ or -').default('main-stage').describe('Room used in the links printed at start.'),

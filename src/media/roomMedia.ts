@@ -22,6 +22,13 @@ export interface RoomMediaOptions {
   maxConsumersPerPeer?: number;
   /** A per-participant cap refused a request (metrics). */
   onLimitRefused?: (limit: PeerLimit) => void;
+  /**
+   * Everyone receives from the origin router itself, never a fan-out router (a private call of
+   * two: a second worker would only add a pipe). The packet budget still applies. Default false.
+   */
+  receiveOnOrigin?: boolean;
+  /** Active speaker and audio level observers on the origin (the stage's speaking indicator). Default true. */
+  observers?: boolean;
 }
 
 /**
@@ -170,6 +177,11 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     const cap = this.opts.maxViewersPerRouter;
     // The budget is checked again, synchronously with the reservation, after every await.
     const fits = (rr: RoomRouter) => !rr.closed && (priority || pool.hasRoomFor(rr.worker));
+    if (this.opts.receiveOnOrigin) {
+      const origin = await this.origin();
+      if (!fits(origin)) throw pool.busy();
+      return this.reserve(origin);
+    }
     // Workers past their CPU headroom or packet budget, or not answering, take no new viewers.
     const workers = pool.byLoad({ overBudget: priority });
     if (workers.length === 0) throw pool.busy();
@@ -285,7 +297,7 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
       .sort((a, b) => a.worker.load - b.worker.load)[0];
     const rr = survivor ?? (await this.createRouter(await this.opts.pool.placement(this.timeoutMs)));
     this.originRouter = rr;
-    await this.attachObservers(rr);
+    if (this.opts.observers !== false) await this.attachObservers(rr);
     return rr;
   }
 

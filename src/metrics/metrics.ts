@@ -1,7 +1,8 @@
 import type { types as ms } from 'mediasoup';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MediaWorker, WorkerPool } from '../media/workerPool.js';
-import { errorCodes } from '../protocol/messages.js';
+import { callEndReasons, errorCodes, invitationStates } from '../protocol/messages.js';
+import type { InvitationOutcome } from '../rooms/invitations.js';
 import type { RoomManager } from '../rooms/roomManager.js';
 import type { RoomSnapshot } from '../rooms/snapshot.js';
 import type { TurnOutcome, TurnProviderName } from '../turn/types.js';
@@ -50,6 +51,10 @@ class BoundedLabel {
   }
 }
 
+const invitationOutcomes: readonly InvitationOutcome[] = ['sent', 'stage-full', ...invitationStates.filter((s) => s !== 'pending')];
+type CallOutcome = (typeof callOutcomes)[number];
+const callOutcomes = ['placed', 'accepted', ...callEndReasons] as const;
+
 /** The limits counted in fourcast_limit_refusals_total. */
 export const limitNames = [
   'ws-connections-per-address',
@@ -84,6 +89,8 @@ export class Metrics {
   private readonly workerDeaths: Counter;
   private readonly protocolErrors: Counter<'code'>;
   private readonly limitRefusals: Counter<'limit'>;
+  private readonly invitations: Counter<'outcome'>;
+  private readonly calls: Counter<'outcome'>;
   /** Why the server refuses chat lines (protocol error codes); other reasons are bounded. */
   private readonly dropReasons = new BoundedLabel(['rate-limited', 'too-large'], 16);
   private readonly errorCodeLabel = new BoundedLabel(errorCodes, 0);
@@ -154,7 +161,21 @@ export class Metrics {
       labelNames: ['limit'],
       registers,
     });
+    this.invitations = new Counter({
+      name: 'fourcast_stage_invitations_total',
+      help: 'Invitations to the stage: sent, and how each ended (accepted, declined, withdrawn, expired, left); stage-full counts accepts refused for want of a slot.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.calls = new Counter({
+      name: 'fourcast_calls_total',
+      help: 'Private calls: placed, accepted, and how each ended (declined, hung-up, no-answer, disconnected, ended-by-admin, media-failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
     // Series that exist from the start make rate() and absent-series alerts behave.
+    for (const outcome of invitationOutcomes) this.invitations.inc({ outcome }, 0);
+    for (const outcome of callOutcomes) this.calls.inc({ outcome }, 0);
     for (const limit of limitNames) this.limitRefusals.inc({ limit }, 0);
     for (const direction of ['in', 'out']) this.chatMessages.inc({ direction }, 0);
     for (const provider of turnProviders) for (const outcome of turnOutcomes) this.turnRequests.inc({ provider, outcome }, 0);
@@ -179,6 +200,16 @@ export class Metrics {
     this.live('fourcast_relayed_publishers', 'Cluster mode: broadcasters of other nodes relayed onto this node\'s stages through pipes.', [], (s) => [
       [{}, sum(snapshots(s), (r) => r.publishers.filter((p) => p.relay).length)],
     ]);
+    this.live('fourcast_stage_guests', 'Viewers on stage as guests (they accepted an invitation).', [], (s) => [[{}, sum(snapshots(s), (r) => r.stage.guests)]]);
+    this.live('fourcast_stage_hands_raised', 'Viewers with a hand raised to go on stage.', [], (s) => [[{}, sum(snapshots(s), (r) => r.stage.hands)]]);
+    this.live('fourcast_stage_invitations_open', 'Invitations to the stage waiting for an answer.', [], (s) => [[{}, sum(snapshots(s), (r) => r.stage.invitations)]]);
+    this.live('fourcast_calls', 'Private calls of this node, by state (ringing, active).', ['state'], (s) => {
+      const rooms = snapshots(s);
+      return [
+        [{ state: 'ringing' }, sum(rooms, (r) => r.calls.ringing)],
+        [{ state: 'active' }, sum(rooms, (r) => r.calls.active)],
+      ];
+    });
     this.live('fourcast_producers', 'Open mediasoup producers of publishers, by kind.', ['kind'], (s) => {
       const rooms = snapshots(s);
       return [
@@ -297,6 +328,14 @@ export class Metrics {
   /** A limit refused something (a connection, a room). */
   limitRefused(limit: LimitName): void {
     this.limitRefusals.inc({ limit });
+  }
+
+  invitation(outcome: InvitationOutcome): void {
+    this.invitations.inc({ outcome });
+  }
+
+  call(outcome: CallOutcome): void {
+    this.calls.inc({ outcome });
   }
 
   /** Codes outside the protocol's ErrorCode list are counted as "other". */

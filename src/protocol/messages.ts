@@ -32,6 +32,7 @@ export const errorCodes = [
   'server-busy', // every media worker has spent its packet budget, is past its CPU headroom or is not answering; retry in a minute
   'in-use', // this broadcaster link is already connected (another tab); join with takeOver to move it here
   'unavailable', // a cluster service (the shared chat in Redis) does not answer; retry shortly
+  'busy', // the person called (or the caller) is already in a call
   'internal',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -117,6 +118,35 @@ export const requestSchemas = {
   ban: z.object({ peerId: id, reason: z.string().max(200).optional() }),
   /** Broadcasters and admins: a publisher token for a guest in this room (default 4 hours). */
   mintGuestLink: z.object({ name: displayName, ttlSeconds: z.number().int().min(60).max(86_400).optional() }),
+
+  // ---- joining the stage with consent (rooms/invitations.ts) ----
+  /** A viewer asks to go on stage; the room's hosts are told (`handRaised`). */
+  raiseHand: z.object({}),
+  lowerHand: z.object({}),
+  /** Broadcasters and admins: invite a viewer onto the stage, with the microphone (and the camera when `video`). */
+  inviteToStage: z.object({ peerId: id, video: z.boolean().optional() }),
+  withdrawInvitation: z.object({ invitationId: id }),
+  /**
+   * The invited viewer says yes or no. Yes reserves a stage slot at once (`stage-full` when
+   * none is left; the invitation stays open): the page asks for the microphone only now, then
+   * produces on this same connection before `publishBy`.
+   */
+  answerInvitation: z.object({ invitationId: id, accept: z.boolean() }),
+  /** Broadcasters and admins: a guest goes back to the audience (its producers close, its slot frees). A guest may send itself. */
+  sendToAudience: z.object({ peerId: id }),
+
+  // ---- private calls (calls/) ----
+  /** Calls another participant of the room (`busy` when either is in a call). */
+  callStart: z.object({ peerId: id, video: z.boolean().optional() }),
+  callAnswer: z.object({ callId: id, accept: z.boolean() }),
+  callHangup: z.object({ callId: id }),
+  /** The call's media: its own router, reached only through these (the room's methods never see it). */
+  callCreateTransport: z.object({ callId: id, direction: z.enum(['send', 'recv']) }),
+  callConnectTransport: z.object({ callId: id, transportId: id, dtlsParameters }),
+  callRestartIce: z.object({ callId: id, transportId: id }),
+  callProduce: z.object({ callId: id, transportId: id, kind, rtpParameters }),
+  callConsume: z.object({ callId: id, producerId: id }),
+  callResumeConsumer: z.object({ callId: id, consumerId: id }),
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -211,12 +241,41 @@ export interface ParticipantInfo {
   name: string;
   role: Role;
   onStage: boolean;
+  /** A viewer who raised a hand to go on stage. */
+  handRaised?: boolean;
+  /** In a private call (busy). */
+  inCall?: boolean;
 }
+
+/** Where an invitation to the stage stands. */
+export const invitationStates = ['pending', 'accepted', 'declined', 'withdrawn', 'expired', 'left'] as const;
+export type InvitationState = (typeof invitationStates)[number];
+
+export interface InvitationInfo {
+  invitationId: string;
+  /** The viewer invited. */
+  peerId: string;
+  name: string;
+  from: { peerId: string; name: string };
+  /** The camera too, not only the microphone. */
+  video: boolean;
+  state: InvitationState;
+  /** Server time (ms since the epoch) the invitation lapses while pending. */
+  expiresAt: number;
+  /** Why the last accept was refused (the stage was full), while it stays pending. */
+  refused?: string;
+}
+
+/** Why a call ended, as both sides are told. */
+export const callEndReasons = ['declined', 'hung-up', 'no-answer', 'disconnected', 'ended-by-admin', 'media-failed'] as const;
+export type CallEndReason = (typeof callEndReasons)[number];
 
 export interface PublisherInfo {
   peerId: string;
   name: string;
   producers: ProducerInfo[];
+  /** A viewer invited onto the stage (not a host). */
+  guest?: boolean;
 }
 
 export interface TransportInfo {
@@ -251,6 +310,13 @@ export interface ResponseData {
     chat: ChatSync;
     /** Whether this peer may delete messages, kick and ban. */
     moderator: boolean;
+    /** Who is here (small rooms, as the `participants` push); null in rooms too large to list. */
+    participants: ParticipantInfo[] | null;
+    /** Hosts: the viewers whose hands are up, and the invitations still open. */
+    hands: { peerId: string; name: string }[];
+    invitations: InvitationInfo[];
+    /** Who this participant may call: nobody, the room's broadcasters and admins (hosts), or everyone. */
+    calls: 'off' | 'hosts' | 'everyone';
   };
   setRtpCapabilities: Record<string, never>;
   createTransport: TransportInfo;
@@ -275,11 +341,27 @@ export interface ResponseData {
   ban: Record<string, never>;
   /** The guest's token; the page builds `broadcast.html?room=…&token=…` from it. */
   mintGuestLink: { token: string; room: string; name: string; expiresAt: number };
+  raiseHand: Record<string, never>;
+  lowerHand: Record<string, never>;
+  inviteToStage: InvitationInfo;
+  withdrawInvitation: Record<string, never>;
+  /** On accept: the slot is yours; produce (what `video` allows) before `publishBy` (server time) or it is given back. */
+  answerInvitation: { accepted: boolean; video: boolean; publishBy: number | null };
+  sendToAudience: Record<string, never>;
+  callStart: { callId: string; ringsUntil: number };
+  callAnswer: Record<string, never>;
+  callHangup: Record<string, never>;
+  callCreateTransport: TransportInfo;
+  callConnectTransport: Record<string, never>;
+  callRestartIce: { iceParameters: unknown };
+  callProduce: { producerId: string };
+  callConsume: ConsumerInfo;
+  callResumeConsumer: Record<string, never>;
 }
 
 /** Notification payloads, by name. */
 export interface Notifications {
-  publisherJoined: { peerId: string; name: string };
+  publisherJoined: { peerId: string; name: string; guest?: boolean };
   publisherLeft: { peerId: string };
   newProducer: ProducerInfo;
   producerClosed: { producerId: string; peerId: string };
@@ -320,6 +402,28 @@ export interface Notifications {
   seatAvailable: { free: number };
   /** To a broadcaster: a moderator muted this peer's microphone; it stays muted (resumeProducer is refused). */
   moderatorMuted: { kind: 'audio'; reason: string };
+
+  /** To hosts: a viewer raised (or lowered) a hand. */
+  handRaised: { peerId: string; name: string; raised: boolean };
+  /** To hosts: an invitation was made or changed state. */
+  invitationChanged: InvitationInfo;
+  /** To the viewer invited. */
+  stageInvitation: { invitationId: string; from: { peerId: string; name: string }; video: boolean; expiresAt: number };
+  /** To the viewer invited: the invitation is no longer open (withdrawn, expired). */
+  invitationClosed: { invitationId: string; state: InvitationState; reason: string };
+  /**
+   * To a guest: you are back in the audience (a host sent you, you did not publish in time,
+   * or your last producer closed). Your producers are closed; publishing is refused again.
+   */
+  backToAudience: { reason: string; code: 'sent-back' | 'not-published' | 'left-stage' };
+  /** Someone calls you. Answer with callAnswer before `ringsUntil` (server time). */
+  incomingCall: { callId: string; from: { peerId: string; name: string }; video: boolean; ringsUntil: number };
+  /** To the caller: the callee accepted; both sides now set up the call's media. */
+  callAccepted: { callId: string };
+  /** The other side produced into the call: consume it with callConsume. */
+  callProducer: { callId: string; producerId: string; kind: 'audio' | 'video' };
+  /** To both sides, once: the call is over. */
+  callEnded: { callId: string; reason: CallEndReason; message: string };
 }
 export type NotificationName = keyof Notifications;
 

@@ -53,6 +53,12 @@ export class Peer {
   relay = false;
   /** A moderator muted this peer: its audio stays paused (resume refused, new audio produced paused). */
   audioLocked = false;
+  /**
+   * A viewer who accepted an invitation to the stage (rooms/invitations.ts): it holds a slot
+   * and may publish its microphone (and camera when `video`) until it goes back to the audience.
+   * `published`: its first producer started (until then the reservation is kept by a timer).
+   */
+  guest: { video: boolean; published: boolean } | undefined;
   readonly joinedAt = Date.now();
   private closedFlag = false;
   private unit: PeerMediaUnit | undefined;
@@ -78,8 +84,14 @@ export class Peer {
     return this.closedFlag;
   }
 
-  get canPublish(): boolean {
+  /** A broadcaster or admin (the token says so): a host of the room, whose seat is never taken away. */
+  get isHost(): boolean {
     return this.role === 'publisher' || this.role === 'admin';
+  }
+
+  /** Hosts, and a viewer while it is a guest on stage. */
+  get canPublish(): boolean {
+    return this.isHost || this.guest !== undefined;
   }
 
   notify<N extends NotificationName>(method: N, data: Notifications[N]): void {

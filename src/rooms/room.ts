@@ -8,6 +8,8 @@ import { Moderation, type RemoteRemoval } from '../moderation/moderation.js';
 import type { RoomBans } from '../moderation/banList.js';
 import { Presence, type NodePresence } from './presence.js';
 import { Stage } from './stage.js';
+import { Invitations, type InvitationOptions } from './invitations.js';
+import { Calls, type CallsOptions } from '../calls/calls.js';
 import { describePeer, type RoomSnapshot } from './snapshot.js';
 
 /** What a room needs of its media (media/roomMedia.ts; unit tests pass a fake). */
@@ -36,6 +38,10 @@ export interface RoomOptions<M extends RoomMediaPort = RoomMedia> {
   participantListMax: number;
   /** The node's bans of this room (they outlive the room). */
   bans: RoomBans;
+  /** Invitations to the stage: how long they stay open, how long a guest has to publish. */
+  invitations: InvitationOptions;
+  /** Private calls: who may call, how long a call rings, and the private media rooms they run in. */
+  calls: Pick<CallsOptions, 'policy' | 'ringMs' | 'createMedia' | 'onOutcome'>;
 }
 
 interface RoomEvents {
@@ -65,6 +71,8 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
   readonly stage: Stage;
   readonly chat: RoomChat;
   readonly moderation: Moderation;
+  readonly invitations: Invitations;
+  readonly calls: Calls;
   private readonly presence: Presence;
   /** The other nodes' part of this room (cluster mode; none alone). */
   private remote: NodePresence = { viewers: 0, peers: 0, participants: [] };
@@ -78,7 +86,23 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     this.id = opts.id;
     this.topic = `room/${opts.id}`;
     const broadcast = this.broadcast.bind(this);
-    this.stage = new Stage({ broadcast, hosts: this.hosts, presenceChanged: () => this.presenceChanged(), keyFrameRequestDelayMs: opts.keyFrameRequestDelayMs });
+    const presenceChanged = () => this.presenceChanged();
+    this.stage = new Stage({
+      broadcast,
+      hosts: this.hosts,
+      presenceChanged,
+      keyFrameRequestDelayMs: opts.keyFrameRequestDelayMs,
+      leftStage: (p) => this.invitations.leftStage(p),
+    });
+    this.invitations = new Invitations({ peers: this.peerMap, hosts: this.hosts, stage: this.stage, log: opts.log, presenceChanged }, opts.invitations);
+    this.calls = new Calls({
+      ...opts.calls,
+      roomId: opts.id,
+      keyFrameRequestDelayMs: opts.keyFrameRequestDelayMs,
+      peers: this.peerMap,
+      log: opts.log,
+      presenceChanged,
+    });
     this.chat = new RoomChat(opts.chat, broadcast, opts.sharedChat, {
       onError: (err) => opts.log.warn({ err: err.message }, 'shared chat'),
       onMessageOut: () => opts.onChatOut?.(this.peerMap.size),
@@ -117,10 +141,10 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     return this.hosts.size > 0 || this.stage.size > 0;
   }
 
-  /** This node's audience: everyone here who is neither on stage nor a host waiting to go live. */
+  /** This node's audience: everyone here who is neither on stage (guests included) nor a host waiting to go live. */
   get viewerCount(): number {
     let stageViewers = 0;
-    for (const p of this.stage.peers) if (!p.canPublish) stageViewers++;
+    for (const p of this.stage.peers) if (!this.hosts.has(p)) stageViewers++;
     return this.peerMap.size - this.hosts.size - stageViewers;
   }
 
@@ -168,7 +192,7 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     peer.media.on('producerlost', (producerId) => this.stage.producerLost(peer, producerId));
     if (peer.role === 'viewer' && this.impersonates(peer.name)) peer.name = `Viewer ${Math.floor(Math.random() * 9000 + 1000)}`;
     this.peerMap.set(peer.id, peer);
-    if (peer.canPublish) this.hosts.add(peer);
+    if (peer.isHost) this.hosts.add(peer);
     this.presenceChanged();
     return {
       peerId: peer.id,
@@ -182,6 +206,11 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       maxPublishers: MAX_PUBLISHERS,
       chat,
       moderator: peer.isModerator,
+      // The joiner subscribes to the room's pushes after this answer: the list it would have missed comes here.
+      participants: this.participantList() ?? null,
+      hands: peer.isHost ? this.invitations.raisedHands() : [],
+      invitations: peer.isHost ? this.invitations.list() : [],
+      calls: this.calls.policy,
     };
   }
 
@@ -217,6 +246,8 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
     if (this.peerMap.get(peer.id) !== peer) return;
     this.peerMap.delete(peer.id);
     this.hosts.delete(peer);
+    this.calls.peerLeft(peer);
+    this.invitations.peerLeft(peer);
     this.stage.leave(peer);
     peer.close();
     this.presenceChanged();
@@ -238,6 +269,8 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       this.leave(peer);
     }
     this.closedFlag = true;
+    this.calls.close();
+    this.invitations.close();
     this.presence.close();
     this.chat.close();
     this.opts.media.close();
@@ -245,13 +278,21 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
   }
 
   participants(): ParticipantInfo[] {
-    return [...this.peerMap.values()].map((p) => ({ peerId: p.id, name: p.name, role: p.role, onStage: p.onStage }));
+    return [...this.peerMap.values()].map((p) => ({
+      peerId: p.id,
+      name: p.name,
+      role: p.role,
+      onStage: p.onStage,
+      ...(this.invitations.hasHand(p) ? { handRaised: true } : {}),
+      ...(this.calls.inCall(p) ? { inCall: true } : {}),
+    }));
   }
 
   /** A read-only picture for admin and metrics; `participants: false` skips the per-peer part (lists, scrapes). */
   describe(opts: { participants?: boolean } = {}): RoomSnapshot {
     const producers = { audio: 0, video: 0 };
     for (const peer of this.stage.peers) for (const { producer } of peer.producers.values()) if (!producer.closed) producers[producer.kind]++;
+    const calls = this.calls.list();
     return {
       id: this.id,
       createdAt: this.createdAt,
@@ -261,6 +302,8 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       chat: { messages: this.chat.log.size, lastSeq: this.chat.log.lastSeq, epoch: this.chat.log.epoch },
       routers: this.opts.media.describeRouters(),
       producers,
+      stage: { guests: this.invitations.guests, hands: this.invitations.raisedHands().length, invitations: this.invitations.list().length },
+      calls: { ringing: calls.filter((c) => c.state === 'ringing').length, active: calls.filter((c) => c.state === 'active').length },
       ...(opts.participants === false ? {} : { participants: [...this.peerMap.values()].map(describePeer) }),
     };
   }
@@ -292,12 +335,20 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       this.lastCountSent = count;
       this.broadcast('viewerCount', { count });
     }
-    const remote = this.remote.participants;
-    if (this.presenceVersion !== this.lastPresenceSent && remote && this.peerMap.size + this.remote.peers <= this.opts.participantListMax) {
+    if (this.presenceVersion === this.lastPresenceSent) return;
+    const peers = this.participantList();
+    if (peers) {
       this.lastPresenceSent = this.presenceVersion;
-      // A relayed broadcaster is listed by its own node too: once.
-      const seen = new Set(remote.map((p) => p.peerId));
-      this.broadcast('participants', { peers: [...this.participants().filter((p) => !seen.has(p.peerId)), ...remote] });
+      this.broadcast('participants', { peers });
     }
+  }
+
+  /** Everyone in the room, on every node, while the room is small enough to list (else undefined). */
+  private participantList(): ParticipantInfo[] | undefined {
+    const remote = this.remote.participants;
+    if (!remote || this.peerMap.size + this.remote.peers > this.opts.participantListMax) return undefined;
+    // A relayed broadcaster is listed by its own node too: once.
+    const seen = new Set(remote.map((p) => p.peerId));
+    return [...this.participants().filter((p) => !seen.has(p.peerId)), ...remote];
   }
 }

@@ -11,6 +11,8 @@ import type { ChatOptions, SharedChatLog } from '../chat/roomChat.js';
 import { ProtocolError } from '../protocol/messages.js';
 import { BanList } from '../moderation/banList.js';
 import type { RemoteRemoval } from '../moderation/moderation.js';
+import type { InvitationOptions } from './invitations.js';
+import type { CallPolicy, CallsOptions } from '../calls/calls.js';
 
 export interface RoomManagerOptions {
   pool: WorkerPool;
@@ -39,6 +41,10 @@ export interface RoomManagerOptions {
   peerLimits?: { transports: number; producers: number; consumers: number };
   /** A per-participant media cap refused a request (metrics). */
   onPeerLimitRefused?: (limit: PeerLimit) => void;
+  /** Invitations to the stage; default: open 60 s, a guest has 30 s to publish. */
+  invitations?: InvitationOptions;
+  /** Private calls; default: anyone may call anyone, ringing for 30 s. */
+  calls?: { policy: CallPolicy; ringMs: number; onOutcome?: CallsOptions['onOutcome'] };
 }
 
 interface RoomManagerEvents {
@@ -82,13 +88,15 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
     }
     const log = this.opts.log.child({ room: id });
     const { peerLimits: pl, onPeerLimitRefused } = this.opts;
-    const media = new RoomMedia({
+    const mediaOptions = {
       pool: this.opts.pool,
       log,
       maxViewersPerRouter: this.opts.maxViewersPerRouter,
       ...(pl ? { maxTransportsPerPeer: pl.transports, maxProducersPerPeer: pl.producers, maxConsumersPerPeer: pl.consumers } : {}),
       ...(onPeerLimitRefused ? { onLimitRefused: onPeerLimitRefused } : {}),
-    });
+    };
+    const media = new RoomMedia(mediaOptions);
+    const calls = this.opts.calls ?? { policy: 'everyone', ringMs: 30_000 };
     const room = new Room({
       id,
       media,
@@ -102,6 +110,12 @@ export class RoomManager extends EventEmitter<RoomManagerEvents> {
       forwardRemoval: this.opts.forwardRemoval,
       participantListMax: this.opts.participantListMax,
       bans: this.bans.forRoom(id),
+      invitations: this.opts.invitations ?? { ttlMs: 60_000, publishTimeoutMs: 30_000 },
+      calls: {
+        ...calls,
+        // A call is a private room of two: one router, both sides receive from it (within the packet budget), no speaker observers.
+        createMedia: () => new RoomMedia({ ...mediaOptions, log: log.child({ component: 'call' }), receiveOnOrigin: true, observers: false }),
+      },
     });
     if (address !== undefined) this.createdPerAddress.set(address, (this.createdPerAddress.get(address) ?? 0) + 1);
     room.on('empty', () => this.scheduleClose(room));

@@ -20,6 +20,10 @@ export interface RoomSnapshot {
   routers: { worker: number; viewers: number; edges: number; origin: boolean }[];
   /** Open producers of the stage, by kind. */
   producers: { audio: number; video: number };
+  /** Joining the stage with consent: viewers on stage as guests, hands up, invitations open. */
+  stage: { guests: number; hands: number; invitations: number };
+  /** Private calls of this room's participants, by state. */
+  calls: { ringing: number; active: number };
 }
 
 export interface ParticipantSnapshot {

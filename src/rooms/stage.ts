@@ -20,6 +20,8 @@ export interface StageRoom {
   presenceChanged(): void;
   /** mediasoup `keyFrameRequestDelay`: at most one key frame request per producer per this many ms. */
   readonly keyFrameRequestDelayMs: number;
+  /** `peer` gave its slot back (a guest returns to the audience). */
+  leftStage?(peer: Peer): void;
 }
 
 /**
@@ -43,12 +45,13 @@ export class Stage {
   }
 
   infos(): PublisherInfo[] {
-    return this.peers.map((p) => ({ peerId: p.id, name: p.name, producers: producerInfos(p) }));
+    return this.peers.map((p) => ({ peerId: p.id, name: p.name, producers: producerInfos(p), ...(p.guest ? { guest: true } : {}) }));
   }
 
   /** A browser's produce request: its source, kind and send transport must agree. */
   async produce(peer: Peer, req: ParsedRequestData<'produce'>): Promise<{ producerId: string }> {
     if (!peer.canPublish) throw new ProtocolError('forbidden', 'your access token does not allow publishing');
+    if (peer.guest && req.source === 'camera' && !peer.guest.video) throw new ProtocolError('forbidden', 'you were invited with your microphone only');
     const expectedKind = req.source === 'camera' ? 'video' : 'audio';
     if (req.kind !== expectedKind) throw new ProtocolError('bad-request', `source "${req.source}" must be ${expectedKind}`);
     const t = peer.media.transport(req.transportId);
@@ -78,6 +81,7 @@ export class Stage {
       this.leaveIfIdle(peer);
       throw new ProtocolError('invalid-state', 'you left the stage while this producer was starting');
     }
+    if (peer.guest) peer.guest.published = true;
     this.room.broadcast('newProducer', producerInfo(peer, producer.id, req.source, producer));
     return producer;
   }
@@ -154,6 +158,12 @@ export class Stage {
       const free = MAX_PUBLISHERS - this.slots.size;
       for (const p of this.room.hosts) if (!p.onStage && p !== peer) p.notify('seatAvailable', { free });
     }
+    this.room.leftStage?.(peer);
+  }
+
+  /** Takes a slot for `peer` now, before it produces (a guest accepting an invitation); `stage-full` past four. */
+  reserve(peer: Peer): void {
+    this.takeSlot(peer);
   }
 
   private takeSlot(peer: Peer): void {
@@ -163,12 +173,16 @@ export class Stage {
     }
     peer.onStage = true;
     this.slots.add(peer);
-    this.room.broadcast('publisherJoined', { peerId: peer.id, name: peer.name });
+    this.room.broadcast('publisherJoined', { peerId: peer.id, name: peer.name, ...(peer.guest ? { guest: true } : {}) });
     this.room.presenceChanged();
   }
 
-  /** A produce still starting keeps the slot; the last producer closing (or failing) gives it back. */
+  /**
+   * A produce still starting keeps the slot; the last producer closing (or failing) gives it
+   * back. A guest that has not published yet keeps its reservation (its timer gives it back).
+   */
   private leaveIfIdle(peer: Peer): void {
+    if (peer.guest && !peer.guest.published && !peer.closed) return;
     if (peer.producers.size === 0 && (peer.closed || peer.media.producing === 0)) this.leave(peer);
   }
 }

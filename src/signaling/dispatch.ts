@@ -85,7 +85,7 @@ export const handlers: { [M in Method]: Handler<M> } = {
     return none;
   }),
   mintGuestLink: joined(async (room, peer, d, ctx) => {
-    if (!peer.canPublish) throw new ProtocolError('forbidden', 'only broadcasters and admins can invite a guest broadcaster');
+    if (!peer.isHost) throw new ProtocolError('forbidden', 'only broadcasters and admins can invite a guest broadcaster');
     const ttlSeconds = d.ttlSeconds ?? GUEST_LINK_TTL_SECONDS;
     const token = await ctx.access.tokens.mint({ role: 'publisher', room: room.id, name: d.name, ttlSeconds });
     peer.log.info({ guest: d.name, ttlSeconds }, 'guest broadcaster link minted');
@@ -121,6 +121,30 @@ export const handlers: { [M in Method]: Handler<M> } = {
   chatDelete: joined(async (room, peer, d) => (await room.chat.delete(d.messageId, peer), none)),
   chatClear: joined(async (room, peer) => (await room.chat.clear(peer), none)),
   kick: joined((room, peer, d) => (room.moderation.kick(d.peerId, { by: peer, reason: d.reason }), none)),
+
+  raiseHand: joined((room, peer, _d, _ctx, session) => {
+    // The connection's budget: leaving and joining again does not refill it.
+    if (!room.invitations.hasHand(peer) && !session.hands.take()) throw new ProtocolError('rate-limited', 'you raised your hand a moment ago; wait a few seconds');
+    return (room.invitations.raiseHand(peer), none);
+  }),
+  lowerHand: joined((room, peer) => (room.invitations.lowerHand(peer), none)),
+  inviteToStage: joined((room, peer, d) => room.invitations.invite(peer, d.peerId, d.video ?? false)),
+  withdrawInvitation: joined((room, peer, d) => (room.invitations.withdraw(peer, d.invitationId), none)),
+  answerInvitation: joined((room, peer, d) => room.invitations.answer(peer, d.invitationId, d.accept)),
+  sendToAudience: joined((room, peer, d) => (room.invitations.sendToAudience(peer, d.peerId), none)),
+
+  callStart: joined((room, peer, d, _ctx, session) => {
+    if (!session.calls.take()) throw new ProtocolError('rate-limited', 'you are calling too often; wait a few seconds');
+    return room.calls.start(peer, d);
+  }),
+  callAnswer: joined((room, peer, d) => (room.calls.answer(peer, d), none)),
+  callHangup: joined((room, peer, d) => (room.calls.hangup(peer, d), none)),
+  callCreateTransport: joined((room, peer, d) => room.calls.createTransport(peer, d)),
+  callConnectTransport: joined(async (room, peer, d) => (await room.calls.connectTransport(peer, d), none)),
+  callRestartIce: joined((room, peer, d) => room.calls.restartIce(peer, d)),
+  callProduce: joined((room, peer, d) => room.calls.produce(peer, d)),
+  callConsume: joined((room, peer, d) => room.calls.consume(peer, d)),
+  callResumeConsumer: joined(async (room, peer, d) => (await room.calls.resumeConsumer(peer, d), none)),
   ban: joined((room, peer, d) => (room.moderation.kick(d.peerId, { by: peer, ban: true, reason: d.reason }), none)),
 };
 

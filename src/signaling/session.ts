@@ -23,6 +23,10 @@ export class Session implements PeerLink {
   firstFrameOf: string | undefined;
   readonly requests: TokenBucket;
   readonly chat: TokenBucket;
+  /** Calls placed: 3 in a burst, then one per 10 s (each rings someone). */
+  readonly calls = new TokenBucket(1 / 10, 3);
+  /** Hands raised: one per 5 s (each notifies every host). */
+  readonly hands = new TokenBucket(1 / 5, 1);
   private ws: WebSocket<{ session: Session }> | undefined;
 
   constructor(

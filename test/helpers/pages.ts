@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 
-export type PeerStats = Record<string, { framesDecoded: number; audioPackets: number; frameWidth: number }>;
+export type PeerStats = Record<string, { framesDecoded: number; audioPackets: number; audioSamples: number; frameWidth: number }>;
 
 // Page-side code runs in Chromium: `globalThis.fourcast` is what the client exposes.
 export async function stageStats(page: Page): Promise<PeerStats> {

@@ -129,6 +129,12 @@ describe('Metrics (names, types, labels)', () => {
     fourcast_worker_busy: 'gauge',
     fourcast_worker_cpu_seconds_total: 'counter',
     fourcast_worker_max_resident_memory_bytes: 'gauge',
+    fourcast_stage_guests: 'gauge',
+    fourcast_stage_hands_raised: 'gauge',
+    fourcast_stage_invitations_open: 'gauge',
+    fourcast_stage_invitations_total: 'counter',
+    fourcast_calls: 'gauge',
+    fourcast_calls_total: 'counter',
   };
 
   it('exposes exactly the documented Fourcast families with their types, plus standard default metrics', async () => {

@@ -33,6 +33,14 @@ function setup(opts: { presenceIntervalMs?: number } = {}) {
     chat: { history: 10, maxLength: 20, ratePerSecond: 1, burst: 1 },
     participantListMax: 50,
     bans: bans.forRoom('r1'),
+    invitations: { ttlMs: 60_000, publishTimeoutMs: 30_000 },
+    calls: {
+      policy: 'everyone',
+      ringMs: 30_000,
+      createMedia: () => {
+        throw new Error('no call media in unit tests');
+      },
+    },
   });
   let n = 0;
   const peer = (role: Role, name = `${role}-${++n}`, extra: { tokenId?: string; banKeys?: string[] } = {}) => {

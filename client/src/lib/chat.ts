@@ -23,6 +23,9 @@ export class ChatPanel {
   private readonly people: HTMLUListElement;
   private readonly peopleBox: HTMLDetailsElement;
   private me: ResponseData['join'] | undefined;
+  /** Buttons other panels add to a person's line (invite to stage, call). */
+  private readonly actions: ((p: ParticipantInfo, me: ResponseData['join']) => HTMLElement[])[] = [];
+  private lastPeople: ParticipantInfo[] = [];
 
   constructor(
     root: HTMLElement,
@@ -98,6 +101,7 @@ export class ChatPanel {
 
   onJoined(info: ResponseData['join']): void {
     this.me = info;
+    if (info.participants) this.renderPeople(info.participants);
     if (!this.ended) {
       this.input.disabled = false;
       this.renderCounter();
@@ -225,7 +229,19 @@ export class ChatPanel {
     this.list.append(el('li', 'notice divider', text));
   }
 
+  /** Adds buttons to each person's line (drawn again with every participant list). */
+  addPersonActions(fn: (p: ParticipantInfo, me: ResponseData['join']) => HTMLElement[]): void {
+    this.actions.push(fn);
+    this.refreshPeople();
+  }
+
+  /** Draws the last participant list again (a panel's state changed). */
+  refreshPeople(): void {
+    this.renderPeople(this.lastPeople);
+  }
+
   private renderPeople(peers: ParticipantInfo[]): void {
+    this.lastPeople = peers;
     this.peopleBox.querySelector('summary')!.textContent = `People (${peers.length})`;
     const rank = (p: ParticipantInfo) => (p.onStage ? 0 : p.role === 'viewer' ? 2 : 1);
     this.people.replaceChildren(
@@ -234,13 +250,16 @@ export class ChatPanel {
         li.dataset.peer = p.peerId;
         li.append(el('span', 'person', p.name));
         // Roles in words, not colour or emoji alone.
-        const tag = p.onStage ? 'On stage' : p.role === 'admin' ? 'Admin' : p.role === 'publisher' ? 'Host, not live' : '';
+        const tag = p.onStage ? (p.role === 'viewer' ? 'Guest on stage' : 'On stage') : p.role === 'admin' ? 'Admin' : p.role === 'publisher' ? 'Host, not live' : '';
         if (tag) li.append(el('span', 'role-tag', tag));
+        if (p.handRaised) li.append(el('span', 'role-tag hand', 'Hand raised'));
+        if (p.inCall) li.append(el('span', 'role-tag', 'In a call'));
         if (p.peerId === this.me?.peerId) li.append(el('span', 'role-tag', 'you'));
         if (this.me?.moderator && p.peerId !== this.me.peerId && p.role === 'viewer') {
           li.append(confirmButton('Kick', `Remove ${p.name}`, 'Kick?', () => this.signaling.request('kick', { peerId: p.peerId })));
           li.append(confirmButton('Ban', `Ban ${p.name}`, 'Ban?', () => this.signaling.request('ban', { peerId: p.peerId })));
         }
+        if (this.me && p.peerId !== this.me.peerId) for (const fn of this.actions) li.append(...fn(p, this.me));
         return li;
       }),
     );

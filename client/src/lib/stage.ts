@@ -19,7 +19,7 @@ export interface StageOptions {
 
 export interface StageEvents {
   joined: ResponseData['join'];
-  publisherJoined: { peerId: string; name: string };
+  publisherJoined: { peerId: string; name: string; guest?: boolean };
   publisherLeft: { peerId: string };
   track: { peerId: string; kind: 'audio' | 'video'; track: MediaStreamTrack; producerId: string };
   trackEnded: { peerId: string; kind: 'audio' | 'video'; producerId: string };
@@ -220,7 +220,7 @@ export class Stage {
     }
     for (const p of info.publishers) this.publishers.set(p.peerId, { name: p.name, producers: new Map(p.producers.map((x) => [x.producerId, x])) });
     this.emit('joined', info);
-    for (const p of info.publishers) this.emit('publisherJoined', { peerId: p.peerId, name: p.name });
+    for (const p of info.publishers) this.emit('publisherJoined', { peerId: p.peerId, name: p.name, ...(p.guest ? { guest: true } : {}) });
     this.emitSeats(false);
     if (!preloaded) await this.opts.signaling.request('setRtpCapabilities', { rtpCapabilities: this.device.rtpCapabilities as never });
     await this.setupMedia();
@@ -525,17 +525,21 @@ export class Stage {
   }
 
   /** Per-broadcaster receive stats (used by the e2e tests and the debug overlay). */
-  async stats(): Promise<Record<string, { framesDecoded: number; audioPackets: number; frameWidth: number }>> {
-    const out: Record<string, { framesDecoded: number; audioPackets: number; frameWidth: number }> = {};
+  async stats(): Promise<Record<string, { framesDecoded: number; audioPackets: number; audioSamples: number; frameWidth: number }>> {
+    const out: Record<string, { framesDecoded: number; audioPackets: number; audioSamples: number; frameWidth: number }> = {};
     for (const { consumer, peerId } of this.consumers.values()) {
-      const s = (out[peerId] ??= { framesDecoded: 0, audioPackets: 0, frameWidth: 0 });
+      const s = (out[peerId] ??= { framesDecoded: 0, audioPackets: 0, audioSamples: 0, frameWidth: 0 });
       const report = await consumer.getStats();
       report.forEach((r: Record<string, unknown>) => {
         if (r.type !== 'inbound-rtp') return;
         if (consumer.kind === 'video') {
           s.framesDecoded += Number(r.framesDecoded ?? 0);
           s.frameWidth = Math.max(s.frameWidth, Number(r.frameWidth ?? 0));
-        } else s.audioPackets += Number(r.packetsReceived ?? 0);
+        } else {
+          s.audioPackets += Number(r.packetsReceived ?? 0);
+          // Samples the decoder produced: audio that was decoded, not only received.
+          s.audioSamples += Number(r.totalSamplesReceived ?? 0);
+        }
       });
     }
     return out;

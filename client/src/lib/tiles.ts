@@ -62,7 +62,12 @@ export class TileGrid {
     private readonly emptyText: string,
   ) {
     this.firstFrame = new Promise((r) => (this.resolveFirstFrame = r));
-    stage.on('publisherJoined', ({ peerId, name }) => this.ensure(peerId, name));
+    stage.on('publisherJoined', ({ peerId, name, guest }) => {
+      const tile = this.ensure(peerId, name);
+      // A viewer invited onto the stage is a guest, not a host.
+      tile.root.querySelector('.host-badge')!.textContent = guest ? 'Guest' : 'Host';
+      tile.root.dataset.guest = String(Boolean(guest));
+    });
     stage.on('publisherLeft', ({ peerId }) => this.remove(peerId));
     // Every (re)join: the server's list is the truth. A tile whose broadcaster
     // left while this page was offline (or before a server restart) goes.

@@ -11,6 +11,8 @@ import { workerRoutes, type WorkerRoutesOptions } from './workers.js';
 import { tokenRoutes, type TokenRoutesOptions } from './tokens.js';
 import { mediaToolsRoutes, type MediaToolsOptions } from './mediaTools.js';
 import { clusterRoutes, type ClusterRoutesOptions } from './cluster.js';
+import { stageRoutes } from './stage.js';
+import { callRoutes } from './calls.js';
 
 export { ADMIN_SECURITY_SCHEME } from './schemas.js';
 
@@ -71,6 +73,8 @@ export const adminScope: FastifyPluginAsync<AdminOptions> = async (app, opts) =>
   });
 
   await app.register(roomRoutes, { rooms: opts.rooms });
+  await app.register(stageRoutes, { rooms: opts.rooms });
+  await app.register(callRoutes, { rooms: opts.rooms });
   await app.register(banRoutes, { bans: opts.rooms.bans });
   await app.register(workerRoutes, { pool: opts.pool, workerBinary: opts.workerBinary });
   await app.register(tokenRoutes, { tokens: opts.tokens, publicUrl: opts.publicUrl });

@@ -45,6 +45,8 @@ function fakes() {
       { worker: 1, viewers: 1, edges: 0, origin: false },
     ],
     producers: { audio: 1, video: 0 },
+    stage: { guests: 0, hands: 0, invitations: 0 },
+    calls: { ringing: 0, active: 0 },
     ...(opts.participants === false ? {} : { participants: [participant('host', 'publisher', true), participant('vera', 'viewer', false, 1)] }),
   });
   const room = {
@@ -477,6 +479,11 @@ describe('GET /openapi.json', () => {
       ['get', '/admin/workers'],
       ['get', '/admin/cluster'],
       ['post', '/admin/tokens'],
+      ['get', '/admin/rooms/:room/invitations'],
+      ['delete', '/admin/rooms/:room/invitations/:invitationId'],
+      ['post', '/admin/rooms/:room/peers/:peerId/audience'],
+      ['get', '/admin/calls'],
+      ['delete', '/admin/calls/:callId'],
     ] as const;
     const listed = Object.entries(doc.paths).flatMap(([p, ops]) => (p.startsWith('/admin') ? Object.keys(ops).map((m) => `${m} ${p}`) : []));
     expect(listed.sort()).toEqual(expected.map(([m, p]) => `${m} ${toOpenApi(p)}`).sort());
