@@ -2,32 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { Fourcast } from '../../src/server.js';
 import { launchChromium } from '../helpers/browser.js';
-import { peerIdOf, poll } from '../helpers/pages.js';
+import { mediaRequests, openRecordingMedia, peerIdOf, poll } from '../helpers/pages.js';
 import { startTestNode } from '../helpers/server.js';
 
-/** A watch page whose getUserMedia calls are counted. */
-async function open(browser: Browser, url: string, label: string, log: string[]): Promise<Page> {
-  const ctx = await browser.newContext();
-  // Page code, as text: the test's TypeScript has no DOM types.
-  await ctx.addInitScript({
-    content: `{
-      globalThis.__gum = 0;
-      const md = navigator.mediaDevices;
-      const orig = md.getUserMedia.bind(md);
-      md.getUserMedia = (c) => {
-        globalThis.__gum++;
-        return orig(c);
-      };
-    }`,
-  });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => log.push(`[${label}] pageerror ${e.message}`));
-  page.on('console', (m) => m.type() === 'error' && !m.text().includes('404') && log.push(`[${label}] ${m.text()}`));
-  await page.goto(url);
-  await page.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-  return page;
-}
-
+const asked = async (p: Page) => (await mediaRequests(p)).length;
 const phase = (p: Page) => p.evaluate(() => (globalThis as any).fourcast.call.phase as string);
 const ended = (p: Page) => p.evaluate(() => (globalThis as any).fourcast.call.ended as { reason: string; message: string } | undefined);
 const callText = (p: Page) => p.textContent('#call-state');
@@ -61,8 +39,8 @@ describe('private calls (Chromium pages)', () => {
   it('A calls B, B accepts, each decodes the other; hang-up, a closed tab and a busy callee end it in words', async () => {
     const room = 'calls-e2e';
     const url = (name: string) => `${node.urls.http}/watch.html?room=${room}&name=${name}`;
-    const a = await open(browser, url('Ada'), 'ada', log);
-    const b = await open(browser, url('Bob'), 'bob', log);
+    const a = await openRecordingMedia(browser, url('Ada'), 'ada', log);
+    const b = await openRecordingMedia(browser, url('Bob'), 'bob', log);
     const bId = (await peerIdOf(b))!;
     await a.waitForSelector(`.people li[data-peer="${bId}"]`, { state: 'attached', timeout: 10_000 });
 
@@ -71,11 +49,11 @@ describe('private calls (Chromium pages)', () => {
     expect(await callText(b)).toBe('Ada is calling you (video call). Your camera and microphone open only if you accept.');
     expect(await callText(a)).toBe('Calling Bob… (ringing)');
     // The caller's camera is ready first; the callee's is not asked for before it accepts.
-    expect(await a.evaluate(() => (globalThis as any).__gum)).toBe(1);
-    expect(await b.evaluate(() => (globalThis as any).__gum)).toBe(0);
+    expect(await asked(a)).toBe(1);
+    expect(await asked(b)).toBe(0);
     await b.click('#call-accept');
     for (const p of [a, b]) await poll(() => phase(p), (x) => x === 'active', 20_000, 'the call active', () => callText(p));
-    expect(await b.evaluate(() => (globalThis as any).__gum)).toBe(1);
+    expect(await asked(b)).toBe(1);
     for (const p of [a, b]) {
       const f0 = await poll(() => remoteFrames(p), (n) => n > 0, 20_000, 'the other side’s video decoded');
       await poll(() => remoteFrames(p), (n) => n > f0 + 10, 10_000, 'the other side’s video keeps playing');
@@ -97,7 +75,7 @@ describe('private calls (Chromium pages)', () => {
     await b.click('#call-accept');
     await poll(() => phase(a), (x) => x === 'active', 20_000, 'the second call active');
     // A third person calling someone in a call hears "busy".
-    const c = await open(browser, url('Cyd'), 'cyd', log);
+    const c = await openRecordingMedia(browser, url('Cyd'), 'cyd', log);
     await c.waitForSelector(`.people li[data-peer="${bId}"]`, { state: 'attached', timeout: 10_000 });
     await c.evaluate((id) => (globalThis as any).fourcast.call.call({ peerId: id, name: 'Bob' }), bId);
     await poll(() => ended(c), (e) => e?.reason === 'busy', 10_000, 'busy');

@@ -2,38 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { Fourcast } from '../../src/server.js';
 import { launchChromium } from '../helpers/browser.js';
-import { goLive, peerIdOf, poll, stageStats } from '../helpers/pages.js';
+import { goLive, mediaRequests, openRecordingMedia, peerIdOf, poll, stageStats } from '../helpers/pages.js';
 import { startTestNode } from '../helpers/server.js';
 import { clientPool } from '../helpers/wsClient.js';
 import { opus } from '../helpers/rtpParameters.js';
 
-type Gum = { at: number; audio: boolean; video: boolean };
-
-/** Opens a page that records every getUserMedia call (when, and what it asked for). */
-async function openRecorded(browser: Browser, url: string, label: string, log: string[]): Promise<Page> {
-  const ctx = await browser.newContext();
-  // Page code, as text: the test's TypeScript has no DOM types.
-  await ctx.addInitScript({
-    content: `{
-      const calls = [];
-      globalThis.__gum = calls;
-      const md = navigator.mediaDevices;
-      const orig = md.getUserMedia.bind(md);
-      md.getUserMedia = (c) => {
-        calls.push({ at: Date.now(), audio: Boolean(c && c.audio), video: Boolean(c && c.video) });
-        return orig(c);
-      };
-    }`,
-  });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => log.push(`[${label}] pageerror ${e.message}`));
-  page.on('console', (m) => m.type() === 'error' && !m.text().includes('404') && log.push(`[${label}] ${m.text()}`));
-  await page.goto(url);
-  await page.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
-  return page;
-}
-
-const gum = (page: Page) => page.evaluate(() => (globalThis as any).__gum as Gum[]);
 const seatPhase = (page: Page) => page.evaluate(() => (globalThis as any).fourcast.seat.phase as string);
 const guestText = (page: Page) => page.textContent('#guest-state');
 
@@ -60,10 +33,10 @@ describe('join the stage with consent (Chromium pages)', () => {
   it('raise hand → invite → accept: the microphone is asked for only after accept, others hear the guest, sending back frees the slot; declining changes nothing', async () => {
     const room = 'consent-e2e';
     const token = await node.tokens.mint({ role: 'publisher', room, name: 'Hostess', ttlSeconds: 600 });
-    const host = await openRecorded(browser, `${node.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'host', log);
+    const host = await openRecordingMedia(browser, `${node.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'host', log);
     await goLive(host);
-    const guest = await openRecorded(browser, `${node.urls.http}/watch.html?room=${room}&name=Guesty`, 'guest', log);
-    const listener = await openRecorded(browser, `${node.urls.http}/watch.html?room=${room}&name=Listener`, 'listener', log);
+    const guest = await openRecordingMedia(browser, `${node.urls.http}/watch.html?room=${room}&name=Guesty`, 'guest', log);
+    const listener = await openRecordingMedia(browser, `${node.urls.http}/watch.html?room=${room}&name=Listener`, 'listener', log);
     const guestId = (await peerIdOf(guest))!;
     const r = node.rooms.get(room)!;
 
@@ -77,13 +50,13 @@ describe('join the stage with consent (Chromium pages)', () => {
     expect(await guestText(guest)).toMatch(/Hostess invites you onto the stage with your microphone\. Nothing is sent unless you join/);
     expect(await host.textContent('#host-invitations')).toMatch(/Invited Guesty \(microphone\); waiting for an answer/);
     // Nothing asked of the microphone yet: the watch page never called getUserMedia.
-    expect(await gum(guest)).toEqual([]);
+    expect(await mediaRequests(guest)).toEqual([]);
     expect(r.stage.size).toBe(1);
 
     const clickedAt = await guest.evaluate(() => Date.now());
     await guest.click('#accept-invitation');
     await poll(() => seatPhase(guest), (p) => p === 'on-stage', 20_000, 'the guest on stage', () => guestText(guest));
-    const calls = await gum(guest);
+    const calls = await mediaRequests(guest);
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ audio: true, video: false });
     expect(calls[0]!.at).toBeGreaterThanOrEqual(clickedAt);
@@ -111,7 +84,7 @@ describe('join the stage with consent (Chromium pages)', () => {
     expect(await guest.evaluate(() => (globalThis as any).fourcast.stage.isLive)).toBe(false);
 
     // A second viewer declines: nothing changes and the microphone is never asked for.
-    const other = await openRecorded(browser, `${node.urls.http}/watch.html?room=${room}&name=Shy`, 'shy', log);
+    const other = await openRecordingMedia(browser, `${node.urls.http}/watch.html?room=${room}&name=Shy`, 'shy', log);
     const otherId = (await peerIdOf(other))!;
     await other.click('#raise-hand');
     await host.click(`#host-invitations li.hand[data-peer="${otherId}"] button[aria-label^="Invite Shy with camera"]`);
@@ -120,7 +93,7 @@ describe('join the stage with consent (Chromium pages)', () => {
     await other.click('#decline-invitation');
     await poll(() => guestText(other), (t) => t === 'You declined the invitation.', 10_000, 'declined in words');
     await poll(() => host.textContent('#host-invitations'), (t) => /Shy declined/.test(t ?? ''), 10_000, 'the host sees the answer');
-    expect(await gum(other)).toEqual([]);
+    expect(await mediaRequests(other)).toEqual([]);
     expect(r.stage.size).toBe(1);
     expect(r.viewerCount).toBe(3);
   }, 180_000);
@@ -128,7 +101,7 @@ describe('join the stage with consent (Chromium pages)', () => {
   it('four on stage: accepting is refused and the invitation says why, without asking for the microphone', async () => {
     const room = 'full-e2e';
     const token = await node.tokens.mint({ role: 'publisher', room, name: 'Anchor', ttlSeconds: 600 });
-    const host = await openRecorded(browser, `${node.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'anchor', log);
+    const host = await openRecordingMedia(browser, `${node.urls.http}/broadcast.html?room=${room}&token=${token}&quality=low`, 'anchor', log);
     await goLive(host);
     // Three more broadcasters over the protocol (no browser needed to hold a seat).
     for (let i = 0; i < 3; i++) {
@@ -138,7 +111,7 @@ describe('join the stage with consent (Chromium pages)', () => {
       await c.request('produce', { transportId: t.transportId, kind: 'audio', rtpParameters: opus(500 + i), source: 'mic' });
     }
     expect(node.rooms.get(room)!.stage.size).toBe(4);
-    const fifth = await openRecorded(browser, `${node.urls.http}/watch.html?room=${room}&name=Fifth`, 'fifth', log);
+    const fifth = await openRecordingMedia(browser, `${node.urls.http}/watch.html?room=${room}&name=Fifth`, 'fifth', log);
     const fifthId = (await peerIdOf(fifth))!;
     await fifth.click('#raise-hand');
     await host.click(`#host-invitations li.hand[data-peer="${fifthId}"] button[aria-label^="Invite Fifth onto the stage (microphone)"]`);
@@ -148,7 +121,7 @@ describe('join the stage with consent (Chromium pages)', () => {
     // Still open: it can be accepted once a seat frees up.
     expect(await fifth.isVisible('#accept-invitation')).toBe(true);
     await poll(() => host.textContent('#host-invitations'), (t) => /Fifth \(microphone\) tried to accept, but the stage is full/.test(t ?? ''), 10_000, 'the host sees why');
-    expect(await gum(fifth)).toEqual([]);
+    expect(await mediaRequests(fifth)).toEqual([]);
     expect(node.rooms.get(room)!.stage.size).toBe(4);
   }, 120_000);
 });

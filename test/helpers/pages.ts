@@ -63,3 +63,39 @@ export async function decodingAll(page: Page, publisherIds: string[], windowMs =
   const bad = publisherIds.filter((id) => !seen.has(id));
   return { ok: bad.length === 0, detail: JSON.stringify({ missing: bad, b }) };
 }
+
+/** One getUserMedia call a page made: when (page clock, ms since the epoch) and what it asked for. */
+export type MediaRequest = { at: number; audio: boolean; video: boolean };
+
+/**
+ * Opens a page that records every getUserMedia call it makes (read them with `mediaRequests`),
+ * and waits until it has joined its room: consent flows assert that nothing was asked too early.
+ */
+export async function openRecordingMedia(browser: Browser, url: string, label: string, log: string[]): Promise<Page> {
+  const ctx = await browser.newContext();
+  // Page code, as text: the tests' TypeScript has no DOM types.
+  await ctx.addInitScript({
+    content: `{
+      const calls = [];
+      globalThis.__mediaRequests = calls;
+      const md = navigator.mediaDevices;
+      const orig = md.getUserMedia.bind(md);
+      md.getUserMedia = (c) => {
+        calls.push({ at: Date.now(), audio: Boolean(c && c.audio), video: Boolean(c && c.video) });
+        return orig(c);
+      };
+    }`,
+  });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => log.push(`[${label}] pageerror ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('404')) log.push(`[${label}] ${m.text()}`);
+  });
+  await page.goto(url);
+  await page.waitForFunction(() => (globalThis as any).fourcast?.stage?.info, null, { timeout: 20_000 });
+  return page;
+}
+
+export function mediaRequests(page: Page): Promise<MediaRequest[]> {
+  return page.evaluate(() => (globalThis as any).__mediaRequests as MediaRequest[]);
+}

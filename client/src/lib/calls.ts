@@ -2,7 +2,7 @@ import type { types } from 'mediasoup-client';
 import type { CallEndReason, ParticipantInfo, ResponseData } from '../../../src/protocol/messages';
 import type { ChatPanel } from './chat';
 import { ServerError, type Signaling } from './signaling';
-import type { Stage } from './stage';
+import { transportOptions, type Stage } from './stage';
 import { el, toast } from './ui';
 
 /**
@@ -171,22 +171,12 @@ export class CallPanel {
     this.selfVideo.srcObject = this.video ? this.local : null;
   }
 
-  private transportOptions(t: ResponseData['callCreateTransport']) {
-    return {
-      id: t.transportId,
-      iceParameters: t.iceParameters as types.IceParameters,
-      iceCandidates: t.iceCandidates as types.IceCandidate[],
-      dtlsParameters: t.dtlsParameters as types.DtlsParameters,
-      iceServers: this.opts.iceServers,
-      ...(this.opts.iceTransportPolicy ? { iceTransportPolicy: this.opts.iceTransportPolicy } : {}),
-    };
-  }
-
   private async createTransport(callId: string, direction: 'send' | 'recv'): Promise<types.Transport> {
     const device = this.stage.device;
     if (!device?.loaded) throw new Error('the page is not connected yet');
     const info = await this.signaling.request('callCreateTransport', { callId, direction });
-    const t = direction === 'send' ? device.createSendTransport(this.transportOptions(info)) : device.createRecvTransport(this.transportOptions(info));
+    const options = transportOptions(info, this.opts);
+    const t = direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
     t.on('connect', ({ dtlsParameters }, ok, ko) => {
       this.signaling.request('callConnectTransport', { callId, transportId: t.id, dtlsParameters: dtlsParameters as never }).then(() => ok(), ko);
     });

@@ -1,6 +1,6 @@
 import { Device } from 'mediasoup-client';
 import type { types } from 'mediasoup-client';
-import type { MediaSource, ProducerInfo, ResponseData } from '../../../src/protocol/messages';
+import type { MediaSource, ProducerInfo, ResponseData, TransportInfo } from '../../../src/protocol/messages';
 import { isRetriable } from './busy';
 import { ServerError, type Signaling } from './signaling';
 
@@ -52,6 +52,18 @@ export interface TileStats {
 }
 
 type Handler<K extends keyof StageEvents> = (e: StageEvents[K]) => void;
+
+/** mediasoup-client transport options from the server's answer and the page's ICE servers (the stage's and a call's transports alike). */
+export function transportOptions(t: TransportInfo, ice: { iceServers: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy }): types.TransportOptions {
+  return {
+    id: t.transportId,
+    iceParameters: t.iceParameters as types.IceParameters,
+    iceCandidates: t.iceCandidates as types.IceCandidate[],
+    dtlsParameters: t.dtlsParameters as types.DtlsParameters,
+    iceServers: ice.iceServers,
+    ...(ice.iceTransportPolicy ? { iceTransportPolicy: ice.iceTransportPolicy } : {}),
+  };
+}
 
 // Three simulcast layers: viewers' tiles pick one, bandwidth estimation picks lower when needed.
 const SIMULCAST: RTCRtpEncodingParameters[] = [
@@ -281,14 +293,7 @@ export class Stage {
   private async createTransport(direction: 'send' | 'recv'): Promise<types.Transport> {
     const s = this.opts.signaling;
     const t = await s.request('createTransport', { direction });
-    const options = {
-      id: t.transportId,
-      iceParameters: t.iceParameters as types.IceParameters,
-      iceCandidates: t.iceCandidates as types.IceCandidate[],
-      dtlsParameters: t.dtlsParameters as types.DtlsParameters,
-      iceServers: this.opts.iceServers,
-      ...(this.opts.iceTransportPolicy ? { iceTransportPolicy: this.opts.iceTransportPolicy } : {}),
-    };
+    const options = transportOptions(t, this.opts);
     const transport = direction === 'send' ? this.device!.createSendTransport(options) : this.device!.createRecvTransport(options);
     transport.on('connect', ({ dtlsParameters }, ok, ko) => {
       s.request('connectTransport', { transportId: transport.id, dtlsParameters: dtlsParameters as never }).then(() => ok(), ko);
