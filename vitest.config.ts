@@ -11,6 +11,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
           exclude: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
         },
       },
@@ -22,6 +23,7 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Workers and media share two cores: one file at a time keeps them honest.
           fileParallelism: false,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -33,6 +35,9 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+          // After the other two: eight Chromium pages encoding and decoding on two cores do not
+          // share them with integration tests' workers (a stage page missed 20 s decode windows then).
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -51,6 +51,7 @@ describe('private calls (Chromium pages)', () => {
     // The caller's camera is ready first; the callee's is not asked for before it accepts.
     expect(await asked(a)).toBe(1);
     expect(await asked(b)).toBe(0);
+    const acceptedAt = Date.now();
     await b.click('#call-accept');
     for (const p of [a, b]) await poll(() => phase(p), (x) => x === 'active', 20_000, 'the call active', () => callText(p));
     expect(await asked(b)).toBe(1);
@@ -58,6 +59,7 @@ describe('private calls (Chromium pages)', () => {
       const f0 = await poll(() => remoteFrames(p), (n) => n > 0, 20_000, 'the other side’s video decoded');
       await poll(() => remoteFrames(p), (n) => n > f0 + 10, 10_000, 'the other side’s video keeps playing');
     }
+    console.log(`call: accept → both sides decode the other's video ${Date.now() - acceptedAt} ms`);
     expect(await callText(a)).toBe('In a private call with Bob. The audience cannot see or hear it.');
     // Not on stage, not visible to the audience.
     expect(node.rooms.get(room)!.stage.size).toBe(0);
@@ -87,6 +89,7 @@ describe('private calls (Chromium pages)', () => {
     await b.close();
     await poll(() => phase(a), (x) => x === 'ended', 10_000, 'A told the call ended');
     expect(Date.now() - closedAt).toBeLessThan(10_000);
+    console.log(`call: B's tab closed → A shows "call ended" ${Date.now() - closedAt} ms`);
     expect(await ended(a)).toEqual({ reason: 'disconnected', message: 'Bob disconnected' });
     expect(node.rooms.get(room)!.calls.list()).toEqual([]);
   }, 180_000);

@@ -56,6 +56,7 @@ describe('join the stage with consent (Chromium pages)', () => {
     const clickedAt = await guest.evaluate(() => Date.now());
     await guest.click('#accept-invitation');
     await poll(() => seatPhase(guest), (p) => p === 'on-stage', 20_000, 'the guest on stage', () => guestText(guest));
+    const onStageAt = Date.now();
     const calls = await mediaRequests(guest);
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ audio: true, video: false });
@@ -67,6 +68,7 @@ describe('join the stage with consent (Chromium pages)', () => {
     // Another viewer gets the guest's audio and decodes it; the guest's tile is an avatar (audio only).
     const samples = async () => (await stageStats(listener))[guestId]?.audioSamples ?? 0;
     const first = await poll(samples, (n) => n > 0, 20_000, 'decoded audio of the guest at another viewer');
+    console.log(`consent: accept → on stage ${onStageAt - clickedAt} ms, → another viewer decodes the guest ${Date.now() - clickedAt} ms`);
     await poll(samples, (n) => n > first + 48_000 * 0.5, 10_000, 'the guest’s audio keeps decoding');
     await listener.waitForSelector(`figure.tile[data-peer="${guestId}"][data-state="audio-only"][data-guest="true"]`, { timeout: 10_000 });
     expect(await listener.textContent(`figure.tile[data-peer="${guestId}"] .host-badge`)).toBe('Guest');
