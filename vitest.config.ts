@@ -35,8 +35,8 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 120_000,
           fileParallelism: false,
-          // After the other two: eight Chromium pages encoding and decoding on two cores do not
-          // share them with integration tests' workers (a stage page missed 20 s decode windows then).
+          // A group of its own: eight Chromium pages encoding and decoding on two cores never run
+          // beside integration tests' workers (vitest runs the groups one after the other).
           sequence: { groupOrder: 1 },
         },
       },

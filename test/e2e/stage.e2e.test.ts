@@ -83,7 +83,7 @@ describe('live stage in Chromium', () => {
     const ids = await Promise.all(viewers.map(peerIdOf));
     const fanOutViewer = viewers[ids.findIndex((id) => id && fanOutPeers.includes(id))]!;
     expect(fanOutViewer).toBeDefined();
-    await poll(() => decodingAll(fanOutViewer, publisherIds), (r) => r.ok, 20_000, 'fan-out viewer decoding', explain(fanOutViewer));
+    await poll(() => decodingAll(fanOutViewer, publisherIds), (r) => r.ok, 45_000, 'fan-out viewer decoding', explain(fanOutViewer));
   });
 
   it('refuses a fifth broadcaster with the protocol error', async () => {
@@ -157,7 +157,9 @@ describe('live stage in Chromium', () => {
       expect(typed, `frame ${id}`).toContain(got[0]);
     }
     fuzzer.close();
-    await allViewersDecode(publisherIds, 20_000);
+    // As long as the first check allows: on a loaded 2-core run a starved broadcaster's encoder
+    // stalls for seconds (its producer score drops to 0) with or without a fuzzer.
+    await allViewersDecode(publisherIds, 45_000);
     expect(node.rooms.get(ROOM)!.stage.peers).toHaveLength(4);
   });
 
