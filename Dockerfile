@@ -21,11 +21,14 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV DEBIAN_FRONTEND=noninteractive NODE_ENV=production
-# Shared libraries of a worker built against Debian (harmless for a prebuilt one).
+# Shared libraries of a worker built against Debian (harmless for a prebuilt one), and
+# ffmpeg for recording (one process per broadcaster segment; without it recording answers 503).
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libssl3 libuv1 libusrsctp2 libabsl20220623 \
+      libssl3 libuv1 libusrsctp2 libabsl20220623 ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# RECORDING_DIR's default (./recordings), writable by the service user; mount a volume here to keep recordings.
+RUN mkdir -p /app/recordings && chown node:node /app/recordings
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist

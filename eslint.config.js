@@ -15,7 +15,7 @@ export default tseslint.config(
   },
   {
     // Code passed to page.evaluate runs in the browser against the page's own globals.
-    files: ['test/e2e/**', 'test/**/*.e2e.test.ts', 'test/helpers/pages.ts', 'test/helpers/mediaDiag.ts', 'bench/media/**'],
+    files: ['test/e2e/**', 'test/**/*.e2e.test.ts', 'test/helpers/pages.ts', 'test/helpers/mediaDiag.ts', 'test/helpers/whipClient.ts', 'bench/media/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

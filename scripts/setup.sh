@@ -35,12 +35,16 @@ step "Debian packages (runtime)"
 # Runtime libraries of a source-built worker, and curl for the prebuilt download.
 # (libsrtp2 is linked into the worker statically: built from Debian's source on OpenSSL.)
 ensure_packages ca-certificates curl libssl3 libuv1 libusrsctp2 libabsl20220623
+# ffmpeg: recording (admin routes) runs one ffmpeg per broadcaster segment; the node starts
+# without it and recording start then answers 503. (setpriv, which ends encoders with the
+# node, comes with util-linux, an essential package.)
+ensure_packages ffmpeg
 if [ "$want_test" = 1 ]; then
   step "Debian packages (test tools)"
-  # ffmpeg: RTP test sources; chromium: e2e; coturn: TURN tests; prometheus: promtool;
+  # ffmpeg (above): RTP test sources and ffprobe; chromium: e2e; coturn: TURN tests; prometheus: promtool;
   # nginx-light, caddy, openssl: TLS and reverse-proxy e2e; docker-compose, systemd: deploy file checks;
   # redis-server: cluster tests (each starts its own on a free port, never the service's 6379).
-  ensure_packages ffmpeg chromium openssl docker-compose systemd
+  ensure_packages chromium openssl docker-compose systemd
   ensure_packages --no-start coturn prometheus nginx-light caddy redis-server
 fi
 

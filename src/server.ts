@@ -27,7 +27,9 @@ import type { WsUrlRequest } from './http/clientConfig.js';
 import { attachSignaling } from './signaling/server.js';
 import { RoomManager } from './rooms/roomManager.js';
 import { MediaProbes } from './loadtools/probes.js';
+import { Recordings } from './recording/recordings.js';
 import { TurnService } from './turn/service.js';
+import { MediaSessions } from './whip/sessions.js';
 import { Metrics } from './metrics/metrics.js';
 import { BanList } from './moderation/banList.js';
 import { AddressLimits } from './signaling/addressLimits.js';
@@ -50,6 +52,10 @@ export interface Fourcast {
   readonly tokens: TokenService;
   readonly metrics: Metrics;
   readonly rooms: RoomManager;
+  /** Room recordings of this node (started by admin routes). */
+  readonly recordings: Recordings;
+  /** WHIP broadcasters and WHEP players of this node. */
+  readonly mediaSessions: MediaSessions;
   readonly http: FastifyInstance;
   readonly ws: TemplatedApp;
   readonly draining: boolean;
@@ -155,7 +161,22 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
     // Cluster mode: viewer counts and small rooms' participant lists add up every node's.
     clusterPresence = link ? new ClusterPresence(link.redis, { nodeId: link.nodeId, rooms: () => rooms.rooms.values(), log: log.child({ component: 'presence' }) }) : undefined;
     clusterPresence?.start();
-    metrics.attach({ pool, rooms });
+    const mediaSessions = new MediaSessions({
+      rooms,
+      rtpCapabilities: pool.rtpCapabilities,
+      log: log.child({ component: 'whip' }),
+      timers: { connectTimeoutMs: config.whip.connectTimeoutMs, disconnectTimeoutMs: config.whip.disconnectTimeoutMs },
+      maxPerAddress: config.whip.maxPerAddress,
+      onClose: (protocol, reason) => metrics.whipSessionEnded(protocol, reason),
+    });
+    const recordings = new Recordings({
+      rooms,
+      dir: config.recording.dir,
+      ffmpeg: config.recording.ffmpeg,
+      log: log.child({ component: 'recording' }),
+      onFailure: (reason) => metrics.recordingFailure(reason),
+    });
+    metrics.attach({ pool, rooms, mediaSessions, recordings });
     pool.on('workerdied', () => metrics.workerDeath());
     const addressLimits = new AddressLimits({
       maxConnections: config.limits.wsConnectionsPerAddress,
@@ -224,6 +245,7 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       turnRatePerMinute: config.http.turnRatePerMinute,
       metrics,
       metricsToken: config.auth.metricsToken,
+      whip: { sessions: mediaSessions, ratePerMinute: config.whip.ratePerMinute, onRequest: (protocol, method, status) => metrics.whipRequest(protocol, method, status) },
       admin: adminToken
         ? {
             token: adminToken,
@@ -233,6 +255,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
             publicUrl: () => publicHttp.url,
             workerBinary: () => describeWorkerBinary(),
             cluster: clusterView,
+            recordings,
+            mediaSessions,
             probes: new MediaProbes({ rooms, listenIp: config.media.listenIp, announcedAddress: config.media.announcedAddress ?? (media.detected ? media.announced[0] : undefined), log: log.child({ component: 'probes' }) }),
           }
         : undefined,
@@ -302,6 +326,8 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       tokens,
       metrics,
       rooms,
+      mediaSessions,
+      recordings,
       http: httpApp,
       ws,
       get draining() {
@@ -327,7 +353,10 @@ export async function startFourcast(config: Config, log: Logger, opts: StartOpti
       close() {
         closing ??= (async () => {
           draining = true;
+          // First, while media still flows: every recording's files are closed cleanly.
+          await recordings.close();
           await cascade?.close();
+          mediaSessions.closeAll();
           rooms.closeAll('server shutting down');
           signaling.close();
           closeUws(socket);

@@ -7,6 +7,7 @@ import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
 import { HostInvitations } from './lib/invitations';
 import { CallPanel } from './lib/calls';
+import { showRecording } from './lib/recording';
 import { $, banner, clearBanner, copyText, endedText, levelMeter, setStatus, statusFor, toast } from './lib/ui';
 
 /**
@@ -349,6 +350,7 @@ async function main(): Promise<void> {
   });
   stage.on('error', ({ message }) => toast(message));
   stage.on('joined', (info) => chat.onJoined(info));
+  showRecording(stage, b.signaling);
   stage.on('reset', () => toast('Media server restarted, going live again…', 'info'));
   b.signaling.on('draining', () => toast('This server is restarting; you will be reconnected and go live again by yourself.', 'info'));
   b.signaling.on('moderatorMuted', ({ reason: why }) => {

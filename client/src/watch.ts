@@ -6,6 +6,7 @@ import { TileGrid } from './lib/tiles';
 import { ChatPanel } from './lib/chat';
 import { GuestSeat } from './lib/invitations';
 import { CallPanel } from './lib/calls';
+import { showRecording } from './lib/recording';
 import { $, banner, endedText, setStatus, statusFor, toast } from './lib/ui';
 
 // Viewer page: up to four tiles, who is speaking, viewer count.
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
   });
   stage.on('error', ({ message }) => toast(message));
   stage.on('joined', (info) => chat.onJoined(info));
+  showRecording(stage, b.signaling);
   stage.on('reset', () => toast('Media server restarted, reconnecting video…', 'info'));
   b.signaling.on('draining', () => toast('This server is restarting; you will be reconnected by yourself.', 'info'));
 

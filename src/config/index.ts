@@ -88,9 +88,13 @@ export interface Config {
   invitations: { ttlMs: number; publishTimeoutMs: number };
   /** Private calls (calls/). */
   calls: { policy: 'everyone' | 'hosts' | 'off'; ringMs: number };
+  /** WHIP ingest and WHEP playback (whip/). */
+  whip: { ratePerMinute: number; maxPerAddress: number; connectTimeoutMs: number; disconnectTimeoutMs: number };
   wsMaxBufferBytes: number;
   wsRequestsPerSecond: number;
   defaultRoom: string;
+  /** Recording rooms (recording/): where files go (absolute) and the ffmpeg to run. */
+  recording: { dir: string; ffmpeg: string };
 }
 
 type Env = Record<string, string | undefined>;
@@ -226,6 +230,11 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
   if (c.RTC_PORT_BASE + workers - 1 > 65535) {
     problems.push({ variable: 'RTC_PORT_BASE', message: `RTC_PORT_BASE + MEDIASOUP_WORKERS - 1 must be <= 65535 (${workers} workers)${got('RTC_PORT_BASE')}` });
   }
+  const recordingDir = path.resolve(c.RECORDING_DIR);
+  const dirStat = fs.statSync(recordingDir, { throwIfNoEntry: false });
+  if (dirStat && !dirStat.isDirectory()) {
+    problems.push({ variable: 'RECORDING_DIR', message: `expected a folder (or a path where one can be created), but ${recordingDir} is a file${got('RECORDING_DIR')}` });
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const isTty = Boolean(process.stdout.isTTY);
@@ -283,9 +292,16 @@ export function loadConfig(env: Env = process.env, randomSecret: () => string = 
     participantListMax: c.PARTICIPANT_LIST_MAX,
     invitations: { ttlMs: c.STAGE_INVITATION_SECONDS * 1000, publishTimeoutMs: c.STAGE_GUEST_PUBLISH_SECONDS * 1000 },
     calls: { policy: c.CALLS, ringMs: c.CALL_RING_SECONDS * 1000 },
+    whip: {
+      ratePerMinute: c.WHIP_RATE_PER_MINUTE,
+      maxPerAddress: c.WHIP_SESSIONS_PER_ADDRESS,
+      connectTimeoutMs: c.WHIP_CONNECT_SECONDS * 1000,
+      disconnectTimeoutMs: c.WHIP_DISCONNECT_SECONDS * 1000,
+    },
     wsMaxBufferBytes: c.WS_MAX_BUFFER_BYTES,
     wsRequestsPerSecond: c.WS_REQUESTS_PER_SECOND,
     defaultRoom: c.DEFAULT_ROOM,
+    recording: { dir: recordingDir, ffmpeg: c.RECORDING_FFMPEG },
   };
 }
 

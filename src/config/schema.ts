@@ -118,6 +118,10 @@ export const configSchema = z.object({
   CALL_RING_SECONDS: positiveInt(600).default(30).describe('An unanswered call ends (reason `no-answer`) after this many seconds.'),
   STAGE_INVITATION_SECONDS: positiveInt(3600).default(60).describe('An invitation to the stage (from a broadcaster to a viewer) expires after this many seconds unanswered.'),
   STAGE_GUEST_PUBLISH_SECONDS: positiveInt(600).default(30).describe('A viewer who accepted an invitation holds its stage slot this long to start its microphone (the browser asks for permission); without a producer by then it goes back to the audience.'),
+  WHIP_RATE_PER_MINUTE: positiveInt(100000).default(30).describe('New WHIP/WHEP sessions (`POST /whip/:room`, `POST /whep/:room`) per client address per minute; more get 429 with Retry-After.'),
+  WHIP_SESSIONS_PER_ADDRESS: positiveInt(100000).default(20).describe('WHIP and WHEP sessions one client address may hold at once; more are refused with 429 `rate-limited` (raise it when many players share one NAT).'),
+  WHIP_CONNECT_SECONDS: positiveInt(600).default(30).describe('A WHIP/WHEP session whose ICE and DTLS have not connected this long after its POST is ended (the client went away).'),
+  WHIP_DISCONNECT_SECONDS: positiveInt(600).default(10).describe('A connected WHIP/WHEP session whose ICE stays disconnected this long (mediasoup checks consent every few seconds) is ended; an encoder that comes back POSTs again.'),
   WS_REQUESTS_PER_SECOND: positiveInt(100000).default(50).describe('Protocol requests per second per connection (burst: 4×); excess requests get `rate-limited`.'),
   WS_MAX_BUFFER_BYTES: positiveInt(64 * 1024 * 1024).default(512 * 1024).describe('A client whose unsent WebSocket data exceeds this is dropped as too slow (close code 4008, counted in fourcast_ws_backpressure_drops_total).'),
   DEFAULT_ROOM: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, _ or -').default('main-stage').describe('Room used in the links printed at start.'),
@@ -127,6 +131,16 @@ export const configSchema = z.object({
     .min(1)
     .optional()
     .describe('Env file read at start instead of `./.env` (`--env-file=PATH` wins over it); a missing file is an error. Set it in the real environment (a service unit, a shell), not in an env file.'),
+  RECORDING_DIR: z
+    .string()
+    .min(1, 'expected a folder path')
+    .default('./recordings')
+    .describe('Folder recordings are written to (`POST /admin/rooms/:room/recording`), relative to the working directory or absolute; each recording gets a folder `<room>-<start time>` in it with one file per broadcaster segment and a `manifest.json`. Created when the first recording starts; the service user must be able to write it.'),
+  RECORDING_FFMPEG: z
+    .string()
+    .min(1, 'expected a command name or a path')
+    .default('ffmpeg')
+    .describe('The ffmpeg command recordings run (one process per broadcaster segment, copying RTP into WebM/Matroska without transcoding): a name looked up on PATH, or a path. Without it the node runs and recording start answers 503 naming it.'),
   ALLOW_ANONYMOUS_VIEWERS: bool.default(true).describe('Viewers may join any room without a token. `false`: everyone needs a token (server-wide; there is no per-room setting).'),
 });
 

@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { metricsRoutes } from './metrics.js';
 import { ADMIN_SECURITY_SCHEME, adminScope, type AdminOptions } from './admin/index.js';
 import { trustFunction, type TrustProxy } from './clientAddress.js';
+import { whipRoutes, type WhipRoutesOptions } from './whip.js';
 
 export interface HttpAppOptions {
   log: Logger;
@@ -30,6 +31,8 @@ export interface HttpAppOptions {
   stageNode?: ((room: string) => Promise<string | undefined>) | undefined;
   /** Who may enter which room: `POST /api/access` explains a refused WebSocket upgrade. */
   access: AccessPolicy;
+  /** WHIP ingest and WHEP playback (`/whip/:room`, `/whep/:room`); not served when absent. */
+  whip?: Pick<WhipRoutesOptions, 'sessions' | 'ratePerMinute' | 'onRequest'> | undefined;
   /** Folder of the built browser client; not served when absent. */
   clientDir?: string | undefined;
   /** Largest accepted body, bytes. */
@@ -112,6 +115,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(accessRoutes, { access: opts.access });
   await app.register(turnRoutes, { service: opts.turn, rateLimit: { max: opts.turnRatePerMinute, windowMs: 60_000 } });
   await app.register(metricsRoutes, { metrics: opts.metrics, token: opts.metricsToken });
+  if (opts.whip) {
+    await app.register(whipRoutes, { ...opts.whip, access: opts.access, turn: opts.turn, stageNode: opts.stageNode ?? (async () => undefined) });
+  }
   if (opts.admin) await app.register(adminScope, opts.admin);
   if (opts.clientDir && fs.existsSync(opts.clientDir)) {
     await app.register(fastifyStatic, { root: opts.clientDir, prefix: '/', index: ['index.html'] });

@@ -237,8 +237,11 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
   // ---- consumers ---------------------------------------------------------------
 
-  /** Consumes `producerId` on this unit's recv transport: one consumer per producer, held from the first await. */
-  async consume(producerId: string, rtpCapabilities: ms.RtpCapabilities): Promise<ms.Consumer> {
+  /**
+   * Consumes `producerId` on this unit's recv transport: one consumer per producer, held from the first await.
+   * `mid`: the receiver's media section for it (WHEP answers name their sections; browsers get a new one per consumer).
+   */
+  async consume(producerId: string, rtpCapabilities: ms.RtpCapabilities, { mid }: { mid?: string } = {}): Promise<ms.Consumer> {
     this.assertOpen();
     const recv = [...this.transportMap.values()].find((t) => t.direction === 'recv');
     if (!recv) throw new ProtocolError('invalid-state', 'create a recv transport before consume');
@@ -258,7 +261,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         throw new ProtocolError('bad-request', 'your device cannot receive this producer (codec mismatch)');
       }
       const consumer = await this.timed(
-        mediasoupCall(() => recv.transport.consume({ producerId, rtpCapabilities, paused: true, appData: { peerId: this.peerId } })),
+        mediasoupCall(() => recv.transport.consume({ producerId, rtpCapabilities, paused: true, ...(mid === undefined ? {} : { mid }), appData: { peerId: this.peerId } })),
         'consume',
         (c) => c.close(),
       );

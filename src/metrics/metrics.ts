@@ -6,11 +6,17 @@ import type { InvitationOutcome } from '../rooms/invitations.js';
 import type { RoomManager } from '../rooms/roomManager.js';
 import type { RoomSnapshot } from '../rooms/snapshot.js';
 import type { TurnOutcome, TurnProviderName } from '../turn/types.js';
+import { failureReasons, type FailureReason } from '../recording/segment.js';
+import { sessionEndReasons, type SessionEndReason } from '../whip/mediaSession.js';
 
 /** The live objects read at scrape time. */
 export interface MetricSources {
   pool: WorkerPool;
   rooms: RoomManager;
+  /** WHIP and WHEP sessions open on this node. */
+  mediaSessions?: { count(protocol: 'whip' | 'whep'): number };
+  /** Room recordings of this node. */
+  recordings?: { readonly counts: { recordings: number; segments: number } };
 }
 
 type Labels<L extends string> = Partial<Record<L, string>>;
@@ -91,6 +97,9 @@ export class Metrics {
   private readonly limitRefusals: Counter<'limit'>;
   private readonly invitations: Counter<'outcome'>;
   private readonly calls: Counter<'outcome'>;
+  private readonly recordingFailures: Counter<'reason'>;
+  private readonly whipRequests: Counter<'protocol' | 'method' | 'status'>;
+  private readonly whipEnded: Counter<'protocol' | 'reason'>;
   /** Why the server refuses chat lines (protocol error codes); other reasons are bounded. */
   private readonly dropReasons = new BoundedLabel(['rate-limited', 'too-large'], 16);
   private readonly errorCodeLabel = new BoundedLabel(errorCodes, 0);
@@ -173,7 +182,27 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.whipRequests = new Counter({
+      name: 'fourcast_whip_requests_total',
+      help: 'WHIP and WHEP HTTP requests (POST creates a session, PATCH trickles or restarts ICE, DELETE ends it), by protocol, method and response status.',
+      labelNames: ['protocol', 'method', 'status'],
+      registers,
+    });
+    this.whipEnded = new Counter({
+      name: 'fourcast_whip_sessions_ended_total',
+      help: 'WHIP and WHEP sessions that ended, by protocol and reason (deleted, replaced, disconnected, ice-timeout, dtls-failed, removed, room-closed, shutdown, failed).',
+      labelNames: ['protocol', 'reason'],
+      registers,
+    });
+    this.recordingFailures = new Counter({
+      name: 'fourcast_recording_failures_total',
+      help: 'Recording segments that failed, by reason (encoder-died, disk-full, start-failed); the live stage is not affected.',
+      labelNames: ['reason'],
+      registers,
+    });
     // Series that exist from the start make rate() and absent-series alerts behave.
+    for (const reason of failureReasons) this.recordingFailures.inc({ reason }, 0);
+    for (const protocol of ['whip', 'whep']) for (const reason of sessionEndReasons) this.whipEnded.inc({ protocol, reason }, 0);
     for (const outcome of invitationOutcomes) this.invitations.inc({ outcome }, 0);
     for (const outcome of callOutcomes) this.calls.inc({ outcome }, 0);
     for (const limit of limitNames) this.limitRefusals.inc({ limit }, 0);
@@ -183,7 +212,12 @@ export class Metrics {
     for (const reason of ['rate-limited', 'too-large']) this.chatDrops.inc({ reason }, 0);
 
     // ---- read from live objects at scrape time ---------------------------------
+    this.live('fourcast_whip_sessions', 'Open WHIP (broadcaster) and WHEP (player) sessions.', ['protocol'], (s) =>
+      (['whip', 'whep'] as const).map((protocol) => [{ protocol }, s.mediaSessions?.count(protocol) ?? 0]),
+    );
     this.live('fourcast_rooms', 'Open rooms.', [], (s) => [[{}, openRooms(s).length]]);
+    this.live('fourcast_recordings', 'Rooms being recorded.', [], (s) => [[{}, s.recordings?.counts.recordings ?? 0]]);
+    this.live('fourcast_recording_segments', 'Recording segments writing a file now (one per broadcaster on a recorded stage).', [], (s) => [[{}, s.recordings?.counts.segments ?? 0]]);
     this.live('fourcast_peers', 'Peers in rooms: publisher = on stage, viewer = everyone else.', ['role'], (s) => {
       let publishers = 0;
       let viewers = 0;
@@ -336,6 +370,19 @@ export class Metrics {
 
   call(outcome: CallOutcome): void {
     this.calls.inc({ outcome });
+  }
+
+  /** Statuses are a bounded set (Fastify and the WHIP routes answer a fixed few). */
+  whipRequest(protocol: 'whip' | 'whep', method: string, status: number): void {
+    this.whipRequests.inc({ protocol, method, status: String(status) });
+  }
+
+  whipSessionEnded(protocol: 'whip' | 'whep', reason: SessionEndReason): void {
+    this.whipEnded.inc({ protocol, reason });
+  }
+
+  recordingFailure(reason: FailureReason): void {
+    this.recordingFailures.inc({ reason });
   }
 
   /** Codes outside the protocol's ErrorCode list are counted as "other". */

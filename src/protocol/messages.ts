@@ -295,6 +295,12 @@ export interface ConsumerInfo {
   producerPaused: boolean;
 }
 
+/** Whether the room's stage is being recorded, and since when (server time, ms since the epoch). */
+export interface RecordingNotice {
+  active: boolean;
+  since: number | null;
+}
+
 /** Response payloads, by method. */
 export interface ResponseData {
   join: {
@@ -317,6 +323,8 @@ export interface ResponseData {
     invitations: InvitationInfo[];
     /** Who this participant may call: nobody, the room's broadcasters and admins (hosts), or everyone. */
     calls: 'off' | 'hosts' | 'everyone';
+    /** Whether an operator records the room's stage now (then `recording` pushes say when that changes). */
+    recording: RecordingNotice;
   };
   setRtpCapabilities: Record<string, never>;
   createTransport: TransportInfo;
@@ -398,6 +406,8 @@ export interface Notifications {
    * arrived on two nodes at once, and the other won). Open the same page at `httpUrl`.
    */
   stageMoved: { httpUrl: string };
+  /** An operator started or stopped recording the room's stage (everyone is told; pages show a badge). */
+  recording: RecordingNotice;
   /** To broadcasters not on stage: a seat has freed up (`free` of `maxPublishers`). */
   seatAvailable: { free: number };
   /** To a broadcaster: a moderator muted this peer's microphone; it stays muted (resumeProducer is refused). */

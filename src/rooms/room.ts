@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { RoomMedia, RoomRouter } from '../media/roomMedia.js';
-import { MAX_PUBLISHERS, ProtocolError, isReservedName, notification, type NotificationName, type Notifications, type ParticipantInfo, type ResponseData } from '../protocol/messages.js';
+import { MAX_PUBLISHERS, ProtocolError, isReservedName, notification, type NotificationName, type Notifications, type ParticipantInfo, type RecordingNotice, type ResponseData } from '../protocol/messages.js';
 import type { Peer, PeerMediaUnit } from './peer.js';
 import { RoomChat, type ChatOptions, type SharedChatLog } from '../chat/roomChat.js';
 import { Moderation, type RemoteRemoval } from '../moderation/moderation.js';
@@ -79,6 +79,8 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
   private lastCountSent = -1;
   private presenceVersion = 0;
   private lastPresenceSent = -1;
+  /** An operator records the stage (recording/ sets it): told on join and pushed on change. */
+  private recordingNotice: RecordingNotice = { active: false, since: null };
   private closedFlag = false;
 
   constructor(private readonly opts: RoomOptions<M>) {
@@ -211,7 +213,15 @@ export class Room<M extends RoomMediaPort = RoomMedia> extends EventEmitter<Room
       hands: peer.isHost ? this.invitations.raisedHands() : [],
       invitations: peer.isHost ? this.invitations.list() : [],
       calls: this.calls.policy,
+      recording: this.recordingNotice,
     };
+  }
+
+  /** Participants are told whether the stage is recorded: in their join answer, and by a `recording` push when it changes. */
+  setRecording(active: boolean): void {
+    if (active === this.recordingNotice.active) return;
+    this.recordingNotice = { active, since: active ? Date.now() : null };
+    this.broadcast('recording', this.recordingNotice);
   }
 
   /**

@@ -49,6 +49,24 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(pattern);
   });
 
+  it('resolves RECORDING_DIR against the working directory; a file there is refused by name', () => {
+    expect(loadConfig({}).recording).toEqual({ dir: path.resolve('recordings'), ffmpeg: 'ffmpeg' });
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fourcast-recdir-'));
+    try {
+      expect(loadConfig({ RECORDING_DIR: path.join(tmp, 'not-yet'), RECORDING_FFMPEG: '/opt/ffmpeg/bin/ffmpeg' }).recording).toEqual({
+        dir: path.join(tmp, 'not-yet'),
+        ffmpeg: '/opt/ffmpeg/bin/ffmpeg',
+      });
+      const file = path.join(tmp, 'a-file');
+      fs.writeFileSync(file, '');
+      const err = errorOf({ RECORDING_DIR: file });
+      expect(err.issues.map((i) => i.variable)).toEqual(['RECORDING_DIR']);
+      expect(err.message).toMatch(/RECORDING_DIR: expected a folder .* is a file \(got ".*a-file" from the environment\)/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('reports every bad variable at once', () => {
     const err = errorOf({ HTTP_PORT: 'x', WS_PORT: 'y' });
     expect(err.issues.map((i) => i.variable).sort()).toEqual(['HTTP_PORT', 'WS_PORT']);

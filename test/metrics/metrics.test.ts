@@ -135,6 +135,12 @@ describe('Metrics (names, types, labels)', () => {
     fourcast_stage_invitations_total: 'counter',
     fourcast_calls: 'gauge',
     fourcast_calls_total: 'counter',
+    fourcast_recordings: 'gauge',
+    fourcast_recording_segments: 'gauge',
+    fourcast_recording_failures_total: 'counter',
+    fourcast_whip_sessions: 'gauge',
+    fourcast_whip_requests_total: 'counter',
+    fourcast_whip_sessions_ended_total: 'counter',
   };
 
   it('exposes exactly the documented Fourcast families with their types, plus standard default metrics', async () => {
@@ -157,7 +163,7 @@ describe('Metrics (names, types, labels)', () => {
     const m = new Metrics();
     m.chatDropped('rate-limited');
     m.firstFrame(1);
-    const allowed = new Set(['direction', 'reason', 'provider', 'outcome', 'code', 'role', 'kind', 'worker', 'mode', 'le', 'limit']);
+    const allowed = new Set(['direction', 'reason', 'provider', 'outcome', 'code', 'role', 'kind', 'worker', 'mode', 'le', 'limit', 'protocol', 'method', 'status']);
     for (const s of samples(await m.text()).filter((x) => x.name.startsWith('fourcast_'))) {
       for (const l of s.labels) expect(allowed, `${s.name} label ${l}`).toContain(l);
     }
@@ -196,6 +202,7 @@ describe('Metrics (names, types, labels)', () => {
     m.workerDeath();
     m.protocolError('internal');
     m.limitRefused('rooms-per-address');
+    m.recordingFailure('disk-full');
     const r = promtool(['check', 'metrics'], await m.text());
     expect(r.output).toBe('');
     expect(r.status).toBe(0);

@@ -13,6 +13,8 @@ import { mediaToolsRoutes, type MediaToolsOptions } from './mediaTools.js';
 import { clusterRoutes, type ClusterRoutesOptions } from './cluster.js';
 import { stageRoutes } from './stage.js';
 import { callRoutes } from './calls.js';
+import { mediaSessionRoutes, type MediaSessionRoutesOptions } from './mediaSessions.js';
+import { recordingRoutes, type RecordingRoutesOptions } from './recording.js';
 
 export { ADMIN_SECURITY_SCHEME } from './schemas.js';
 
@@ -28,8 +30,12 @@ export interface AdminOptions {
   workerBinary?: WorkerRoutesOptions['workerBinary'];
   /** This node's cluster membership (REDIS_URL); absent when it runs alone. */
   cluster?: ClusterRoutesOptions['cluster'];
+  /** WHIP and WHEP sessions (`/admin/whip`); not registered when absent. */
+  mediaSessions?: MediaSessionRoutesOptions['sessions'] | undefined;
   /** Load-test media tools (`/admin/rooms/:room/{ingest,probes}`); not registered when absent. */
   probes?: MediaToolsOptions['probes'] | undefined;
+  /** Room recordings (`/admin/rooms/:room/recording`, `/admin/recordings`); not registered when absent. */
+  recordings?: RecordingRoutesOptions['recordings'] | undefined;
 }
 
 // A media server that is full or not answering is the server's state, not a conflict with the request.
@@ -79,5 +85,7 @@ export const adminScope: FastifyPluginAsync<AdminOptions> = async (app, opts) =>
   await app.register(workerRoutes, { pool: opts.pool, workerBinary: opts.workerBinary });
   await app.register(tokenRoutes, { tokens: opts.tokens, publicUrl: opts.publicUrl });
   await app.register(clusterRoutes, { cluster: opts.cluster });
+  if (opts.mediaSessions) await app.register(mediaSessionRoutes, { sessions: opts.mediaSessions });
   if (opts.probes) await app.register(mediaToolsRoutes, { probes: opts.probes });
+  if (opts.recordings) await app.register(recordingRoutes, { recordings: opts.recordings });
 };
