@@ -82,6 +82,7 @@ export class MediaSessions {
     // Reserved now, before the first await; given back when the session ends, however it ends.
     this.perAddress.set(address, held + 1);
     this.sessions.set(session.id, session);
+    let started = false;
     session.once('close', (reason) => {
       this.sessions.delete(session.id);
       const n = (this.perAddress.get(address) ?? 1) - 1;
@@ -92,7 +93,6 @@ export class MediaSessions {
         this.opts.log.info({ session: session.id, protocol, room: session.room?.id, reason }, `${protocol.toUpperCase()} session ended`);
       }
     });
-    let started = false;
     try {
       const answer = await session.start(this.opts.rooms, sdp, this.opts.rtpCapabilities, address);
       if (session.closed) throw new ProtocolError('invalid-state', 'the session ended while it was being set up');

@@ -102,7 +102,17 @@ export class WhepSession extends MediaSession {
     const producer = [...peer.producers.values()].find((p) => p.source === source && !p.producer.closed)?.producer;
     if (!producer) return;
     const media = this.peer!.media;
-    const consumer = await media.consume(producer.id, caps, { mid });
+    let consumer: ms.Consumer;
+    try {
+      consumer = await media.consume(producer.id, caps, { mid });
+    } catch (err) {
+      // A broadcaster in a codec this player did not offer (an H.264 encoder, a VP8-only player): that slot stays quiet.
+      if (err instanceof ProtocolError && err.code === 'bad-request') {
+        this.peer!.log.info({ producer: producer.id, err: err.message }, 'WHEP slot left quiet: codec not offered by the player');
+        return;
+      }
+      throw err;
+    }
     this.assertLive();
     this.consumers.set(mid, consumer);
     consumer.observer.once('close', () => this.consumers.delete(mid));

@@ -21,9 +21,9 @@ export function audioSection(mid: string, direction: string, ssrc?: number): str
   ];
 }
 
-export function videoSection(mid: string, direction: string, codecs: 'chrome' | 'vp9-only' | 'h264-high' | 'firefox' = 'chrome', ssrc?: number): string[] {
+export function videoSection(mid: string, direction: string, codecs: 'chrome' | 'vp9-only' | 'h264-high' | 'firefox' | 'obs' | 'vp8-only' = 'chrome', ssrc?: number): string[] {
   const lines = [
-    codecs === 'chrome' ? 'm=video 9 UDP/TLS/RTP/SAVPF 96 97 98 108 45' : codecs === 'vp9-only' ? 'm=video 9 UDP/TLS/RTP/SAVPF 98 45' : codecs === 'firefox' ? 'm=video 9 UDP/TLS/RTP/SAVPF 120' : 'm=video 9 UDP/TLS/RTP/SAVPF 100',
+    codecs === 'obs' ? 'm=video 9 UDP/TLS/RTP/SAVPF 96' : codecs === 'vp8-only' ? 'm=video 9 UDP/TLS/RTP/SAVPF 96' : codecs === 'chrome' ? 'm=video 9 UDP/TLS/RTP/SAVPF 96 97 98 108 45' : codecs === 'vp9-only' ? 'm=video 9 UDP/TLS/RTP/SAVPF 98 45' : codecs === 'firefox' ? 'm=video 9 UDP/TLS/RTP/SAVPF 120' : 'm=video 9 UDP/TLS/RTP/SAVPF 100',
     'c=IN IP4 0.0.0.0',
     `a=mid:${mid}`,
     `a=${direction}`,
@@ -35,7 +35,10 @@ export function videoSection(mid: string, direction: string, codecs: 'chrome' | 
     lines.push('a=rtpmap:96 VP8/90000', 'a=rtcp-fb:96 goog-remb', 'a=rtcp-fb:96 transport-cc', 'a=rtcp-fb:96 ccm fir', 'a=rtcp-fb:96 nack', 'a=rtcp-fb:96 nack pli', 'a=rtpmap:97 rtx/90000', 'a=fmtp:97 apt=96');
     lines.push('a=rtpmap:108 H264/90000', 'a=rtcp-fb:108 nack pli', 'a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f');
   }
-  if (codecs === 'firefox') lines.push('a=rtpmap:120 VP8/90000', 'a=rtcp-fb:120 nack pli');
+  // OBS's WHIP output: H.264 constrained baseline, packetization mode 1, numbered 96.
+  if (codecs === 'obs') lines.push('a=rtpmap:96 H264/90000', 'a=fmtp:96 profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1', 'a=rtcp-fb:96 nack', 'a=rtcp-fb:96 nack pli');
+  else if (codecs === 'vp8-only') lines.push('a=rtpmap:96 VP8/90000', 'a=rtcp-fb:96 nack pli');
+  else if (codecs === 'firefox') lines.push('a=rtpmap:120 VP8/90000', 'a=rtcp-fb:120 nack pli');
   else if (codecs !== 'h264-high') lines.push('a=rtpmap:98 VP9/90000', 'a=fmtp:98 profile-id=0', 'a=rtpmap:45 AV1/90000');
   else lines.push('a=rtpmap:100 H264/90000', 'a=fmtp:100 packetization-mode=1;profile-level-id=640032');
   if (ssrc) lines.push(`a=ssrc-group:FID ${ssrc} ${ssrc + 1}`, `a=ssrc:${ssrc} cname:abc`, `a=ssrc:${ssrc + 1} cname:abc`);

@@ -199,6 +199,21 @@ describe('WHIP and WHEP over HTTP', () => {
     expect(room.viewerCount).toBe(0);
   });
 
+  it('an H.264 encoder (OBS’s offer) goes live; a VP8-only player gets the VP8 broadcaster and a quiet slot for the H.264 one', async () => {
+    const obs = await post('/whip/mixed', offer([audioSection('0', 'sendonly', 7000), videoSection('1', 'sendonly', 'obs', 7010)]), await publisher('mixed', 'OBS'));
+    expect(obs.status, await obs.clone().text()).toBe(201);
+    expect(await obs.text()).toContain('a=rtpmap:96 H264/90000');
+    const room = node.rooms.get('mixed')!;
+    const obsVideo = [...room.stage.peers[0]!.producers.values()].find((p) => p.source === 'camera')!.producer;
+    expect(obsVideo.rtpParameters.codecs[0]!.mimeType).toBe('video/H264');
+    expect((await post('/whip/mixed', whipOffer(7100), await publisher('mixed', 'Browser'))).status).toBe(201);
+    // Slot 0: OBS (H.264, not offered by this player: quiet, its audio still plays); slot 1: the VP8 browser.
+    const res = await post('/whep/mixed', offer([0, 1].flatMap((i) => [audioSection(String(2 * i), 'recvonly'), videoSection(String(2 * i + 1), 'recvonly', 'vp8-only')])));
+    expect(res.status, await res.clone().text()).toBe(201);
+    const player = [...room.peers.values()].find((p) => p.role === 'viewer')!;
+    expect([...player.consumers.values()].map((c) => `${c.rtpParameters.mid}:${c.kind}`).sort()).toEqual(['0:audio', '2:audio', '3:video']);
+  });
+
   it('pipelined WHEP POSTs from one address stop at WHIP_SESSIONS_PER_ADDRESS (6), counted before any await', async () => {
     expect((await post('/whip/crowd', whipOffer(), await publisher('crowd', 'Host'))).status).toBe(201);
     const results = await Promise.all(Array.from({ length: 12 }, () => post('/whep/crowd', whepOffer(1))));
