@@ -118,6 +118,9 @@ export const whipRoutes: FastifyPluginAsync<WhipRoutesOptions> = async (app, opt
     return reply.code(status).send({ error: code, message });
   });
 
+  // Every answer of this scope carries CORS, refusals included (a rate limit answers before the route's own hook).
+  app.addHook('onRequest', async (_req, reply) => cors(reply, 'POST, PATCH, DELETE, OPTIONS'));
+
   app.addHook('onResponse', async (req, reply) => {
     const protocol = req.url.startsWith('/whep') ? 'whep' : 'whip';
     if (req.method !== 'OPTIONS') opts.onRequest?.(protocol, req.method, reply.statusCode);

@@ -220,7 +220,11 @@ describe('WHIP and WHEP over HTTP', () => {
     const statuses = results.map((r) => r.status).sort();
     // The broadcaster's session is one of the address's six.
     expect(statuses).toEqual([...Array(5).fill(201), ...Array(7).fill(429)]);
-    expect(await results.find((r) => r.status === 429)!.json()).toMatchObject({ error: 'rate-limited' });
+    const refused = results.find((r) => r.status === 429)!;
+    // Refusals carry CORS too: a browser player can read why.
+    expect(refused.headers.get('access-control-allow-origin')).toBe('*');
+    expect(refused.headers.get('retry-after')).toBe('30');
+    expect(await refused.json()).toMatchObject({ error: 'rate-limited' });
     expect(node.mediaSessions.count('whep')).toBe(5);
     // A session ending gives its place back.
     node.mediaSessions.get(node.mediaSessions.list().find((s) => s.protocol === 'whep')!.id)!.close('deleted');
