@@ -25,7 +25,7 @@ interface Slot {
  * description. So a session carries the stage as it was when it started: a
  * broadcaster who leaves goes quiet in its slot (its consumer closes), and a
  * broadcaster who goes live later is seen by a new session (the player
- * POSTs again; players reconnect on their own or when asked).
+ * POSTs again).
  */
 export class WhepSession extends MediaSession {
   readonly protocol = 'whep' as const;
